@@ -1,0 +1,6 @@
+"""wam — World Action Models: one transformer that models the world and acts from a shared latent."""
+
+from wam.envs import make as make_env
+
+__version__ = "0.1.0"
+__all__ = ["make_env", "__version__"]

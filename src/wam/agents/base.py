@@ -1,0 +1,57 @@
+"""The contract between an agent and the training loop.
+
+The loop knows environments, replay and schedules; the agent knows acting and losses. Any agent that
+implements :class:`Agent` trains, evaluates, checkpoints and benchmarks through the same code.
+
+Batch convention (DreamerV3's), every tensor (B, T, ...), sampled within one episode:
+
+* observation keys (``rgb`` uint8 (B,T,H,W,3), ``depth`` float (B,T,H,W,1), ``proprio``, ``state``, ``task``);
+* ``action``: the action taken *at* step t (zeros on an episode's last step); float (B,T,A) or int64 (B,T);
+* ``reward``: reward received on arriving at step t (0 on the first step);
+* ``is_first`` / ``is_last`` / ``is_terminal``: bool (B,T); terminal means the MDP ended (no bootstrap);
+* ``mask``: bool (B,T), false on padding after a short episode's end.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class Agent(nn.Module, abc.ABC):
+    """An acting + learning agent. Subclasses are ``nn.Module`` so ``.to(device)`` and ``state_dict`` work."""
+
+    #: Name used on the command line (``wam train --agent NAME``).
+    name: str = ""
+
+    @abc.abstractmethod
+    def init_state(self, batch_size: int) -> Any:
+        """Recurrent acting state for ``batch_size`` parallel environments (anything the agent likes)."""
+
+    @abc.abstractmethod
+    def act(self, obs: dict[str, np.ndarray], state: Any, is_first: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, Any]:
+        """Choose actions for a batch of N observations; ``is_first`` (N,) marks envs that just reset.
+
+        Returns (actions (N, A) float32 or (N,) int64, new state).
+        """
+
+    @abc.abstractmethod
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One optimiser step on a replay batch; returns scalar metrics named ``<group>/<name>``."""
+
+    @abc.abstractmethod
+    def optimizer_state(self) -> dict[str, Any]:
+        """Optimiser (and any other non-parameter training) state, for resumable checkpoints."""
+
+    @abc.abstractmethod
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`optimizer_state` returned."""
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the agent's parameters."""
+        return next(self.parameters()).device

@@ -1,0 +1,62 @@
+"""Headless MuJoCo camera: upright RGB and metric depth from one renderer, shadows off for speed.
+
+Shadows cost ~35 ms per frame on Mesa's software renderer; robot learning at 64×64 does not need them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from wam.constants import DEPTH_MAX_M, DEPTH_MIN_M
+
+
+def configure_headless_gl() -> None:
+    """Pick EGL for MuJoCo unless the user chose a backend (call before importing mujoco)."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+
+class MujocoCamera:
+    """Render RGB (uint8, H×W×3) and depth (float32 metres, H×W×1) from a named camera of a MuJoCo model."""
+
+    def __init__(self, model, data, camera: str | int, size: int, flip: bool = False):
+        import mujoco
+
+        self._mujoco = mujoco
+        self.model, self.data, self.camera, self.flip = model, data, camera, flip
+        names = [model.camera(i).name for i in range(model.ncam)]
+        if isinstance(camera, str) and camera not in names:
+            raise ValueError(f"unknown camera {camera!r}; this model has {names}")
+        # The offscreen buffer must be at least as large as the image.
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, size)
+        model.vis.global_.offheight = max(model.vis.global_.offheight, size)
+        self._renderer = mujoco.Renderer(model, height=size, width=size)
+        self._scene_option = mujoco.MjvOption()
+
+    def _update(self) -> None:
+        self._renderer.update_scene(self.data, camera=self.camera, scene_option=self._scene_option)
+        flags = self._renderer.scene.flags
+        flags[self._mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+        flags[self._mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+
+    def rgb(self) -> np.ndarray:
+        """Current RGB frame, uint8 (H, W, 3)."""
+        self._renderer.disable_depth_rendering()
+        self._update()
+        img = self._renderer.render()
+        return np.ascontiguousarray(img[::-1, ::-1] if self.flip else img)
+
+    def depth(self) -> np.ndarray:
+        """Current depth frame in metres, float32 (H, W, 1), clipped to the documented range."""
+        self._renderer.enable_depth_rendering()
+        self._update()
+        d = self._renderer.render()
+        self._renderer.disable_depth_rendering()
+        d = np.clip(d, DEPTH_MIN_M, DEPTH_MAX_M).astype(np.float32)[..., None]
+        return np.ascontiguousarray(d[::-1, ::-1] if self.flip else d)
+
+    def close(self) -> None:
+        """Free the GL context."""
+        self._renderer.close()

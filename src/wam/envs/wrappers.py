@@ -1,0 +1,66 @@
+"""Wrappers every suite shares: action repeat and a uniform ``info["success"]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from wam.constants import SUCCESS
+
+
+class ActionRepeat(gym.Wrapper):
+    """Repeat each action ``repeat`` times; rewards add up and ``success`` is true if any sub-step succeeded."""
+
+    def __init__(self, env: gym.Env, repeat: int):
+        super().__init__(env)
+        if repeat < 1:
+            raise ValueError(f"action repeat must be >= 1, got {repeat}")
+        self.repeat = repeat
+
+    def step(self, action):
+        total, success = 0.0, False
+        for _ in range(self.repeat):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            success = success or bool(info.get(SUCCESS, False))
+            if terminated or truncated:
+                break
+        info = dict(info)
+        info[SUCCESS] = success
+        return obs, total, terminated, truncated, info
+
+
+class SuccessInfo(gym.Wrapper):
+    """Guarantee ``info["success"]`` is a Python bool on reset and step, via ``fn(info) -> bool``."""
+
+    def __init__(self, env: gym.Env, fn=None):
+        super().__init__(env)
+        self.fn = fn or (lambda info: bool(info.get(SUCCESS, False)))
+
+    def reset(self, **kwargs) -> tuple[Any, dict]:
+        obs, info = self.env.reset(**kwargs)
+        info = dict(info)
+        info[SUCCESS] = False
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info = dict(info)
+        info[SUCCESS] = bool(self.fn(info))
+        return obs, float(reward), bool(terminated), bool(truncated), info
+
+
+def image_space(size: int, channels: int, depth: bool) -> gym.spaces.Box:
+    """Observation space of an RGB (uint8) or depth (float32, metres) image."""
+    from wam.constants import DEPTH_MAX_M, DEPTH_MIN_M
+
+    if depth:
+        return gym.spaces.Box(DEPTH_MIN_M, DEPTH_MAX_M, (size, size, channels), np.float32)
+    return gym.spaces.Box(0, 255, (size, size, channels), np.uint8)
+
+
+def vector_space(dim: int) -> gym.spaces.Box:
+    """Unbounded float32 vector observation space."""
+    return gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
