@@ -16,6 +16,9 @@ REWARD = "reward"
 TERMINATED = "terminated"
 TRUNCATED = "truncated"
 IS_FIRST = "is_first"
+IS_LAST = "is_last"
+IS_TERMINAL = "is_terminal"
+MASK = "mask"
 SUCCESS = "success"
 
 #: Depth images are clipped to this range (metres) by every suite.

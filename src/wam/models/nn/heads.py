@@ -1,0 +1,108 @@
+"""Output heads: policy distributions (tanh-Gaussian for boxes, categorical for discrete) and two-hot scalars."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wam.losses import twohot_loss, twohot_mean
+from wam.models.nn.tokenizers import mlp
+
+
+class TanhGaussian:
+    """Gaussian in pre-tanh space squashed into [-1, 1]. Keeps the pre-tanh sample to avoid atanh."""
+
+    def __init__(self, mean: Tensor, std: Tensor):
+        self.mean, self.std = mean, std
+
+    def rsample(self) -> tuple[Tensor, Tensor]:
+        """Reparameterised (action, pre-tanh sample)."""
+        u = self.mean + self.std * torch.randn_like(self.mean)
+        return torch.tanh(u), u
+
+    def mode(self) -> Tensor:
+        """Deterministic action tanh(mean)."""
+        return torch.tanh(self.mean)
+
+    def log_prob(self, u: Tensor) -> Tensor:
+        """log π(tanh(u)) summed over action dims, with the tanh change-of-variables correction."""
+        normal = -0.5 * ((u - self.mean) / self.std) ** 2 - self.std.log() - 0.5 * math.log(2 * math.pi)
+        # log(1 - tanh(u)^2) written stably.
+        log_det = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
+        return (normal - log_det).sum(-1)
+
+    def entropy(self, u: Tensor) -> Tensor:
+        """Entropy estimate: Gaussian entropy plus E[log|d tanh/du|] at the sample ``u``."""
+        gauss = (0.5 + 0.5 * math.log(2 * math.pi) + self.std.log()).sum(-1)
+        return gauss + (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
+
+
+class Categorical:
+    """Categorical over discrete actions (1% uniform mix, as in DreamerV3)."""
+
+    def __init__(self, logits: Tensor, unimix: float = 0.01):
+        probs = (1 - unimix) * logits.softmax(-1) + unimix / logits.shape[-1]
+        self.logits = probs.log()
+
+    def rsample(self) -> tuple[Tensor, Tensor]:
+        """(action index, straight-through one-hot) — the one-hot carries pathwise gradients."""
+        index = torch.distributions.Categorical(logits=self.logits).sample()
+        probs = self.logits.exp()
+        onehot = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
+        return index, onehot + probs - probs.detach()
+
+    def mode(self) -> Tensor:
+        """Most likely action index."""
+        return self.logits.argmax(-1)
+
+    def log_prob(self, sample: Tensor) -> Tensor:
+        """log π(a) of the one-hot / straight-through ``sample``."""
+        return (self.logits * sample.detach()).sum(-1)
+
+    def entropy(self, sample: Tensor | None = None) -> Tensor:
+        """Exact entropy."""
+        return -(self.logits.exp() * self.logits).sum(-1)
+
+
+class PolicyHead(nn.Module):
+    """h (.., D) → action distribution."""
+
+    def __init__(self, dim: int, hidden: int, action_dim: int, discrete: bool, min_std: float, max_std: float):
+        super().__init__()
+        self.discrete, self.min_std, self.max_std = discrete, min_std, max_std
+        self.net = mlp(dim, hidden, action_dim if discrete else 2 * action_dim)
+
+    def forward(self, h: Tensor) -> TanhGaussian | Categorical:
+        """The action distribution at state ``h``."""
+        out = self.net(h)
+        if self.discrete:
+            return Categorical(out)
+        mean, raw_std = out.chunk(2, -1)
+        std = self.min_std + (self.max_std - self.min_std) * torch.sigmoid(raw_std + 2.0)
+        return TanhGaussian(mean, std)
+
+
+class TwoHotHead(nn.Module):
+    """x (.., D) → logits over symexp-spaced bins; zero-initialised so early predictions are 0."""
+
+    def __init__(self, dim: int, hidden: int, bins: Tensor):
+        super().__init__()
+        self.net = mlp(dim, hidden, len(bins))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+        self.register_buffer("bins", bins, persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (.., K)."""
+        return self.net(x)
+
+    def mean(self, x: Tensor) -> Tensor:
+        """Expected scalar (..)."""
+        return twohot_mean(self(x), self.bins)
+
+    def loss(self, x: Tensor, target: Tensor) -> Tensor:
+        """Two-hot cross-entropy to ``target`` (..)."""
+        return twohot_loss(self(x), target, self.bins)

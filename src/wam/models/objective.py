@@ -1,0 +1,123 @@
+"""The training objective of the World Action Model (DESIGN.md §1), summed in exactly one place:
+
+``L = s_dyn·L_dyn + s_rec·L_rec + s_rew·L_rew + s_cont·L_cont + s_actor·L_actor + s_critic·(L_critic + L_slow)``
+
+World-model terms use the real sequence; actor and critic terms use rollouts imagined from every valid real
+step (up to ``imag_starts`` of them), with the trunk's KV cache of the real sequence as each rollout's prefix.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from wam.constants import ACTION, IS_TERMINAL, MASK, REWARD
+from torch import nn
+
+from wam.losses import bce_with_logits, lambda_returns, masked_mean, twohot_mean
+from wam.models.nn.tokenizers import prepare_obs
+
+def wam_loss(model, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+    """Compute every loss of ``model`` on ``batch`` (B, T, ...); see the module docstring."""
+    cfg, spec = model.config, model.spec
+    spec.check_obs(batch, batch_dims=2)
+    mask = batch[MASK].bool()
+    B, T = mask.shape
+    inputs = prepare_obs(batch, spec)
+    z = model.encoder(inputs)  # (B, T, D)
+    a = model.action_features(batch[ACTION])  # (B, T, A)
+    h, g, cache = model.observe(z, a, mask)
+
+    losses: dict[str, Tensor] = {}
+    metrics: dict[str, float] = {}
+    # ---- world model: transition t -> t+1 is valid when step t+1 is real (windows never cross episodes).
+    trans = mask[:, 1:]
+    z_pred, _, _ = model.predict(g[:, :-1])
+    target = (model.target_encoder(inputs) if model.target_encoder is not None else z).detach()[:, 1:]
+    losses["dyn"] = masked_mean((z_pred - target).pow(2).mean(-1), trans)
+    losses["reward"] = masked_mean(model.reward.loss(g[:, :-1], batch[REWARD][:, 1:].float()), trans)
+    cont_target = 1.0 - batch[IS_TERMINAL][:, 1:].float()
+    losses["cont"] = masked_mean(bce_with_logits(model.cont(g[:, :-1]).squeeze(-1), cont_target), trans)
+    rec = model.decoder.loss(z, inputs)
+    for key, value in rec.items():
+        metrics[f"rec/{key}"] = float(masked_mean(value.detach(), mask))
+    losses["rec"] = masked_mean(sum(rec.values()), mask) if rec else z.new_zeros(())
+
+    # ---- actor-critic in imagination, started from real steps that are not terminal.
+    start_ok = (mask & ~batch[IS_TERMINAL].bool()).flatten()
+    idx = start_ok.nonzero().squeeze(1)
+    if len(idx) > cfg.imag_starts:
+        idx = idx[torch.randperm(len(idx), device=idx.device)[: cfg.imag_starts]]
+    b_idx, t_idx = idx // T, idx % T
+    start_cache = cache.select(b_idx)
+    # Each rollout may only see its own real prefix: tokens up to and including z_t (position 2t).
+    positions = torch.arange(2 * T, device=z.device)
+    start_cache.valid = start_cache.valid & (positions.unsqueeze(0) <= 2 * t_idx.unsqueeze(1))
+    pos0 = 2 * t_idx
+    h0 = h[b_idx, t_idx]
+    pathwise = cfg.actor_grad == "pathwise"
+    if pathwise:
+        roll = _rollout_with_frozen_world_model(model, start_cache, h0, pos0, cfg.horizon)
+    else:
+        roll = model.rollout(start_cache, h0, pos0, cfg.horizon, detach_inputs=True)
+    hs = roll["h"]  # (N, H+1, D)
+    h_in = model._policy_input(hs)
+    values = model.value.mean(h_in)  # (N, H+1)
+    reward, cont = roll["reward"], roll["cont"]
+    if pathwise:
+        # Returns carry gradient to the actions, never into the critic's parameters.
+        boot = twohot_mean(functional_call(model.value, _detached(model.value), (h_in,)), model.value.bins)
+    else:
+        reward, cont, boot = reward.detach(), cont.detach(), values.detach()
+    returns = lambda_returns(reward, boot, cont, cfg.gamma, cfg.lam)  # (N, H)
+    weight = torch.cumprod(torch.cat([torch.ones_like(cont[:, :1]), cont[:, :-1]], 1), 1).detach()  # (N, H)
+    model.return_norm.update(returns)
+    scale = model.return_norm.scale()
+    dist = model.policy(h_in[:, :-1])
+    entropy = dist.entropy(roll["raw"]) if not spec.discrete else dist.entropy()
+    if pathwise:
+        objective = returns / scale
+    else:
+        advantage = ((returns - values[:, :-1]) / scale).detach()
+        objective = dist.log_prob(roll["raw"].detach()) * advantage
+    losses["actor"] = -(weight * (objective + cfg.entropy * entropy)).mean()
+    value_in = h_in[:, :-1]
+    slow_target = model.slow_value.mean(value_in.detach()).detach()
+    losses["critic"] = (weight * model.value.loss(value_in, returns.detach())).mean()
+    losses["slow_critic"] = (weight * model.value.loss(value_in, slow_target)).mean()
+
+    total = sum(cfg.loss_scales[name] * value for name, value in losses.items())
+    metrics.update({f"loss/{name}": float(value.detach()) for name, value in losses.items()})
+    metrics.update({
+        "loss/total": float(total.detach()),
+        "imag/return": float(returns.detach().mean()),
+        "imag/reward": float(reward.detach().mean()),
+        "imag/return_scale": float(scale),
+        "actor/entropy": float(entropy.detach().mean()),
+        "wm/reward_pred": float(model.reward.mean(g[:, :-1]).detach().mean()),
+    })
+    return total, metrics
+
+
+class _Rollout(nn.Module):
+    """Adapter so :func:`torch.func.functional_call` (which calls ``forward``) can run ``model.rollout``."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, cache, h0, pos0, horizon):  # noqa: D102
+        return self.model.rollout(cache, h0, pos0, horizon, detach_inputs=False)
+
+
+def _detached(module: nn.Module, keep: str = "") -> dict[str, Tensor]:
+    """Parameters of ``module`` detached from the graph, except those whose name starts with ``keep``."""
+    return {n: (p if keep and n.startswith(keep) else p.detach()) for n, p in module.named_parameters()}
+
+
+def _rollout_with_frozen_world_model(model, cache, h0, pos0, horizon) -> dict[str, Tensor]:
+    """Pathwise rollout: gradients flow through actions into predictions, but only the policy's parameters
+    learn from it (everything else sees detached parameters, so the actor cannot "hallucinate" reward)."""
+    params = {f"model.{n}": p for n, p in _detached(model, keep="policy.").items()}
+    return functional_call(_Rollout(model), params, (cache, h0, pos0, horizon), strict=False)
