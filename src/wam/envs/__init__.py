@@ -44,8 +44,8 @@ def make(name: str, obs: tuple[str, ...] | list[str] | str = ("state",), image_s
 def make_vector(cfg: EnvConfig, num_envs: int, asynchronous: bool = True) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``cfg`` (env ``i`` seeded ``cfg.seed + i``), in worker processes when ``asynchronous``.
 
-    Autoreset is ``SAME_STEP``: the observation returned with ``terminated | truncated`` is already the first
-    one of the next episode, and the final observation is in ``info["final_obs"]``.
+    Autoreset is Gymnasium's ``NEXT_STEP``: after ``terminated | truncated`` the next ``step`` call ignores its
+    action, resets that environment and returns the first observation of the next episode with reward 0.
     """
     if num_envs < 1:
         raise ValueError(f"num_envs={num_envs} must be >= 1")
@@ -54,7 +54,7 @@ def make_vector(cfg: EnvConfig, num_envs: int, asynchronous: bool = True) -> gym
     check_obs(suite, cfg.obs)
     check_task(suite, cfg.task)
     fns = [partial(make_from_config, replace(cfg, seed=cfg.seed + i)) for i in range(num_envs)]
-    mode = gym.vector.AutoresetMode.SAME_STEP
+    mode = gym.vector.AutoresetMode.NEXT_STEP
     if asynchronous:
         return gym.vector.AsyncVectorEnv(fns, context="spawn", autoreset_mode=mode)
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)

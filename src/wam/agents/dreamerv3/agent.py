@@ -1,0 +1,322 @@
+"""DreamerV3 as a wam :class:`~wam.agents.base.Agent`: acting with the RSSM filter and one update that trains the
+world model, the actor (REINFORCE in imagination) and the critic (imagined + replayed λ-returns) together.
+
+Losses are a named dict of scalars, scaled by ``DreamerV3Config.loss_scales`` and summed in :meth:`update` only.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from wam.agents.base import Agent
+from wam.agents.dreamerv3.config import DreamerV3Checkpoint, DreamerV3Config
+from wam.agents.dreamerv3.networks import RSSM, ActorHead, ContHead, Decoder, Encoder, TwoHotHead, depth_to_unit
+from wam.agents.dreamerv3.optim import LaProp
+from wam.agents.spec import EnvSpec
+from wam.constants import ACTION, DEPTH, IS_FIRST, IS_LAST, IS_TERMINAL, MASK, REWARD, RGB, TASK
+from wam.io.pretrained import config_from_dict, load_state_into, read_config, save_pretrained
+from wam.losses import (
+    ReturnNormalizer, bce_with_logits, kl_categorical, kl_free_bits, lambda_returns, masked_mean, symexp_bins, symlog,
+    twohot, twohot_loss,
+)
+
+
+def twohot_mean_symmetric(logits: Tensor, bins: Tensor) -> Tensor:
+    """Expected value over ``bins`` that are symmetric around 0 (as :func:`symexp_bins`), pairing +b with -b.
+
+    A plain left-to-right sum over symexp bins (magnitudes up to 5e8) leaves a float32 residue of about -0.3 for a
+    uniform distribution; summing (p(+b) - p(-b))·b instead makes a zero-initialised head predict exactly 0, as the
+    paper intends. Shapes: (..., K) → (...).
+    """
+    probs = logits.softmax(-1)
+    k = bins.shape[0]
+    half = k // 2
+    out = (probs[..., k - half:] - probs[..., :half].flip(-1)) @ bins[k - half:]
+    if k % 2:
+        out = out + probs[..., half] * bins[half]
+    return out
+
+
+def _check_spec(cfg: DreamerV3Config, spec: EnvSpec) -> None:
+    """Raise a clear error when the environment cannot be modelled with this config."""
+    if not spec.obs_shapes:
+        raise ValueError("EnvSpec has no observation keys; DreamerV3 needs at least one of rgb, depth, proprio, state, task")
+    if spec.action_dim < 1:
+        raise ValueError(f"EnvSpec.action_dim={spec.action_dim} must be >= 1")
+    sizes = {k: tuple(spec.obs_shapes[k][:2]) for k in spec.image_keys}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"image keys must share one resolution (one CNN sees them stacked), got {sizes}")
+    factor = 2 ** len(cfg.cnn_mults)
+    for key, (h, w) in sizes.items():
+        if h % factor or w % factor:
+            raise ValueError(
+                f"{key} images are {h}x{w} but {len(cfg.cnn_mults)} CNN stages need sides divisible by {factor}; "
+                f"use image_size 64 or change cnn_mults")
+
+
+class DreamerV3Agent(Agent):
+    """DreamerV3 (Hafner et al. 2023 / 2025): RSSM world model + actor-critic trained in imagination."""
+
+    name = "dreamerv3"
+
+    def __init__(self, config: DreamerV3Config, spec: EnvSpec):
+        super().__init__()
+        _check_spec(config, spec)
+        self.config, self.spec = config, spec
+        cfg = config
+        self.encoder = Encoder(spec.obs_shapes, spec.num_tasks, cfg)
+        self.rssm = RSSM(cfg, self.encoder.out_dim, spec.action_dim)
+        feat = self.rssm.feat_dim
+        self.decoder = Decoder(spec.obs_shapes, spec.num_tasks, cfg)
+        self.reward_head = TwoHotHead(feat, cfg.units, cfg.reward_layers, cfg.bins)
+        self.cont_head = ContHead(feat, cfg.units, cfg.cont_layers)
+        self.actor = ActorHead(feat, cfg, spec.action_dim, spec.discrete)
+        self.critic = TwoHotHead(feat, cfg.units, cfg.critic_layers, cfg.bins)
+        self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.retnorm = ReturnNormalizer(cfg.retnorm_decay, cfg.retnorm_limit, cfg.retnorm_low, cfg.retnorm_high)
+        self.register_buffer("bins", symexp_bins(cfg.bins), persistent=False)
+        # One optimiser for every module, as in the 2025 reference.
+        self.optimizer = LaProp([p for p in self.parameters() if p.requires_grad], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                                eps=cfg.eps, agc=cfg.agc, warmup=cfg.warmup)
+
+    # ------------------------------------------------------------------ acting
+
+    def init_state(self, batch_size: int) -> dict[str, Tensor]:
+        """Zero latent state and previous action for ``batch_size`` environments."""
+        deter, stoch = self.rssm.initial(batch_size, self.device)
+        return {"deter": deter, "stoch": stoch, "action": torch.zeros(batch_size, self.spec.action_dim, device=self.device)}
+
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray], state: dict[str, Tensor] | None, is_first: np.ndarray,
+            deterministic: bool = False) -> tuple[np.ndarray, dict[str, Tensor]]:
+        """Filter one step and pick actions. ``deterministic`` uses the latent and policy modes (evaluation)."""
+        self.spec.check_obs(obs, batch_dims=1)
+        is_first = np.asarray(is_first, dtype=bool).reshape(-1)
+        n = is_first.shape[0]
+        bad = {k: obs[k].shape[0] for k in self.spec.obs_shapes if obs[k].shape[0] != n}
+        if bad:
+            raise ValueError(f"observation batch sizes {bad} differ from is_first's {n}")
+        state = self.init_state(n) if state is None else state
+        dev = self.device
+        x = {k: torch.as_tensor(np.asarray(obs[k]), device=dev) for k in self.spec.obs_shapes}
+        reset = torch.as_tensor(is_first, device=dev)
+        deter, stoch, _ = self.rssm.obs_step(state["deter"], state["stoch"], state["action"], self.encoder(x), reset,
+                                             mode=deterministic)
+        action = self._sample_action(self.rssm.feat(deter, stoch), mode=deterministic)  # (N, A)
+        if self.spec.discrete:
+            out = action.argmax(-1).cpu().numpy().astype(np.int64)
+        else:
+            action = action.clamp(-1.0, 1.0)  # the env's box; the RSSM then sees what the env executed
+            out = action.cpu().numpy().astype(np.float32)
+        return out, {"deter": deter, "stoch": stoch, "action": action}
+
+    # ------------------------------------------------------------------ policy helpers
+
+    def _sample_action(self, feat: Tensor, mode: bool = False) -> Tensor:
+        """Action as the RSSM sees it: one-hot (N, A) for discrete, raw normal sample (N, A) for continuous."""
+        a, b = self.actor(feat)
+        if self.spec.discrete:
+            return F.one_hot(a.argmax(-1) if mode else torch.distributions.Categorical(logits=a).sample(), a.shape[-1]).float()
+        return a if mode else a + b * torch.randn_like(a)
+
+    def _log_prob_entropy(self, feat: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """log π(a | s) and H(π(· | s)) for actions in :meth:`_sample_action`'s format: each (...)."""
+        a, b = self.actor(feat)
+        if self.spec.discrete:
+            return (a * action).sum(-1), -(a.exp() * a).sum(-1)
+        logp = -0.5 * ((action - a) / b).square() - b.log() - 0.5 * math.log(2 * math.pi)
+        entropy = 0.5 + 0.5 * math.log(2 * math.pi) + b.log()
+        return logp.sum(-1), entropy.sum(-1)
+
+    def _value(self, head: torch.nn.Module, feat: Tensor) -> Tensor:
+        return twohot_mean_symmetric(head(feat), self.bins)
+
+    def _critic_loss(self, logits: Tensor, ret: Tensor, slow: Tensor) -> Tensor:
+        """twohot_loss(logits, ret) + slowreg · twohot_loss(logits, slow), sharing one log-softmax: (...)."""
+        target = twohot(ret.detach(), self.bins) + self.config.slowreg * twohot(slow.detach(), self.bins)
+        return -(target * logits.log_softmax(-1)).sum(-1)
+
+    # ------------------------------------------------------------------ learning
+
+    def _action_embedding(self, action: Tensor) -> Tensor:
+        """Replay actions → RSSM input: int (B, T) → one-hot (B, T, A); float (B, T, A) unchanged."""
+        if self.spec.discrete:
+            return F.one_hot(action.long(), self.spec.action_dim).float()
+        return action.float()
+
+    def world_model_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
+        """World-model losses on a replay batch. → (losses, metrics, posterior states {deter, stoch, feat})."""
+        cfg, spec = self.config, self.spec
+        spec.check_obs(batch, batch_dims=2)
+        reward = batch[REWARD].float()
+        B, T = reward.shape
+        mask = batch[MASK].bool() if MASK in batch else torch.ones(B, T, dtype=torch.bool, device=reward.device)
+        obs = {k: batch[k] for k in spec.obs_shapes}
+        tokens = self.encoder(obs)  # (B, T, E)
+        act = self._action_embedding(batch[ACTION])
+        prev_action = torch.cat([torch.zeros_like(act[:, :1]), act[:, :-1]], 1)  # a_{t-1}, (B, T, A)
+        # Each sequence starts from the zero state: without stored replay latents, step 0 is always a reset.
+        reset = batch[IS_FIRST].bool().clone()
+        reset[:, 0] = True
+        deter, stoch, post = self.rssm.observe(tokens, prev_action, reset)
+        prior = self.rssm.prior(deter)
+        dyn, rep = kl_free_bits(post, prior, cfg.free_bits)  # (B, T) each
+        feat = self.rssm.feat(deter, stoch)  # (B, T, F)
+
+        losses = {"dyn": masked_mean(dyn, mask), "rep": masked_mean(rep, mask)}
+        metrics: dict[str, Tensor] = {}
+        recon = self.decoder(deter, stoch)
+        rec = {}
+        for key, pred in recon.items():
+            if key == TASK:
+                rec[key] = F.cross_entropy(pred.flatten(0, 1), batch[TASK].long().flatten(), reduction="none").view(B, T)
+            elif key in (RGB, DEPTH):
+                target = batch[key].float() / 255.0 if key == RGB else depth_to_unit(batch[key].float())
+                rec[key] = (pred - target).square().sum((-3, -2, -1))  # summed over pixels, as the paper
+            else:
+                rec[key] = (pred - symlog(batch[key].float())).square().sum(-1)  # symlog MSE
+        for key, value in rec.items():
+            metrics[f"rec/{key}"] = masked_mean(value.detach(), mask)
+        losses["rec"] = masked_mean(sum(rec.values()), mask)
+        losses["reward"] = masked_mean(twohot_loss(self.reward_head(feat), reward, self.bins), mask)
+        cont_target = 1.0 - batch[IS_TERMINAL].float()
+        cont_logit = self.cont_head(feat)
+        losses["cont"] = masked_mean(bce_with_logits(cont_logit, cont_target), mask)
+
+        with torch.no_grad():
+            metrics["wm/kl"] = masked_mean(kl_categorical(post, prior), mask)
+            metrics["wm/prior_entropy"] = masked_mean(-(prior.exp() * prior).sum((-2, -1)), mask)
+            metrics["wm/post_entropy"] = masked_mean(-(post.exp() * post).sum((-2, -1)), mask)
+            metrics["wm/reward_mae"] = masked_mean((self._value(self.reward_head, feat) - reward).abs(), mask)
+            metrics["wm/cont_acc"] = masked_mean(((cont_logit > 0).float() == cont_target).float(), mask)
+        return losses, metrics, {"deter": deter, "stoch": stoch, "feat": feat, "mask": mask}
+
+    @torch.no_grad()
+    def imagine(self, deter: Tensor, stoch: Tensor, horizon: int) -> tuple[Tensor, Tensor]:
+        """Roll the prior forward with the actor from N start states. → feats (N, H+1, F), actions (N, H, A)."""
+        feats, actions = [self.rssm.feat(deter, stoch)], []
+        for _ in range(horizon):
+            action = self._sample_action(feats[-1])
+            deter, stoch = self.rssm.img_step(deter, stoch, action)
+            feats.append(self.rssm.feat(deter, stoch))
+            actions.append(action)
+        return torch.stack(feats, 1), torch.stack(actions, 1)
+
+    def actor_critic_losses(self, batch: dict[str, Tensor], post: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Actor, critic and replay-critic losses, imagining from every posterior state of the batch."""
+        cfg = self.config
+        H, gamma = cfg.imag_horizon, cfg.gamma
+        K = min(cfg.imag_last or batch[REWARD].shape[1], batch[REWARD].shape[1])
+        # Imagine from (and fit replay values on) the last K steps of each sequence; K = T in the paper.
+        post = {k: v[:, -K:] for k, v in post.items()}
+        mask, terminal = post["mask"], batch[IS_TERMINAL].bool()[:, -K:]
+        B, T = mask.shape
+
+        # --- imagination (no gradient into the world model: starts and rollouts are stopped)
+        feats, actions = self.imagine(post["deter"].detach().flatten(0, 1), post["stoch"].detach().flatten(0, 1), H)
+        with torch.no_grad():
+            reward = self._value(self.reward_head, feats[:, 1:])  # (N, H): reward on arriving at step t+1
+            cont = torch.sigmoid(self.cont_head(feats[:, 1:]))  # (N, H)
+            slow = self._value(self.slow_critic, feats)  # (N, H+1)
+            # A start that is padding or terminal has nothing to learn from.
+            cont0 = (mask & ~terminal).flatten().float()
+            weight = torch.cumprod(torch.cat([cont0[:, None], gamma * cont[:, :-1]], 1), 1)  # (N, H)
+        value_logits = self.critic(feats)  # (N, H+1, K)
+        value = twohot_mean_symmetric(value_logits, self.bins).detach()
+        ret = lambda_returns(reward, value, cont, gamma, cfg.lam)  # (N, H)
+        self.retnorm.update(ret)
+        scale = self.retnorm.scale()
+        adv = (ret - value[:, :-1]) / scale
+        logp, entropy = self._log_prob_entropy(feats[:, :-1], actions)  # (N, H) each
+        losses = {"actor": (weight * -(logp * adv.detach() + cfg.actor_entropy * entropy)).mean()}
+        losses["critic"] = (weight * self._critic_loss(value_logits[:, :-1], ret, slow[:, :-1])).mean()
+
+        # --- replay value loss: λ-returns along the real sequence, bootstrapped with each step's imagined return
+        boot = ret[:, 0].reshape(B, T)
+        rep_feat = post["feat"] if cfg.repval_grad else post["feat"].detach()
+        rep_logits = self.critic(rep_feat)  # (B, T, K)
+        with torch.no_grad():
+            rep_slow = self._value(self.slow_critic, post["feat"])
+            last = batch[IS_LAST].bool()[:, -K:][:, :-1]
+            # At an episode's last step the return is just its bootstrap: feed it as a "reward" with no continuation.
+            r_in = torch.where(last, boot[:, :-1], batch[REWARD].float()[:, -K:][:, 1:])
+            c_in = torch.where(last, torch.zeros_like(r_in), 1.0 - terminal[:, 1:].float())
+            rep_ret = lambda_returns(r_in, boot, c_in, gamma, cfg.lam)  # (B, T-1)
+        rep_loss = self._critic_loss(rep_logits[:, :-1], rep_ret, rep_slow[:, :-1])
+        losses["repval"] = masked_mean(rep_loss, mask[:, :-1] & ~last)
+
+        metrics = {
+            "actor/entropy": entropy.detach().mean(),
+            "actor/return_scale": scale.detach(),
+            "actor/adv_abs": adv.detach().abs().mean(),
+            "imag/return": ret.mean(),
+            "imag/reward": reward.mean(),
+            "imag/cont": cont.mean(),
+            "critic/value": value.mean(),
+            "critic/slow_value": slow.mean(),
+            "critic/replay_return": masked_mean(rep_ret, mask[:, :-1]),
+        }
+        return losses, metrics
+
+    def loss_scales(self) -> dict[str, float]:
+        """Scale of each loss name (the reconstruction keys share ``loss_rec``)."""
+        return {**self.config.loss_scales(), "rec": self.config.loss_rec}
+
+    def update(self, batch: dict[str, Tensor]) -> dict[str, float]:
+        """One LaProp step on world model, actor and critic together; returns scalar metrics."""
+        self.train()
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        wm_losses, metrics, post = self.world_model_losses(batch)
+        ac_losses, ac_metrics = self.actor_critic_losses(batch, post)
+        losses = {**wm_losses, **ac_losses}
+        scales = self.loss_scales()
+        assert set(losses) == set(scales), (sorted(losses), sorted(scales))
+        total = sum(scales[k] * v for k, v in losses.items())
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        metrics["opt/lr"] = torch.tensor(self.optimizer.current_lr())
+        metrics["opt/grad_norm"] = self.optimizer.step()
+        self._update_slow_critic()
+        metrics.update(ac_metrics)
+        metrics.update({f"loss/{k}": v.detach() for k, v in losses.items()})
+        metrics["loss/total"] = total.detach()
+        return {k: float(v) for k, v in metrics.items()}
+
+    @torch.no_grad()
+    def _update_slow_critic(self) -> None:
+        for slow, fast in zip(self.slow_critic.parameters(), self.critic.parameters()):
+            slow.lerp_(fast, 1.0 - self.config.slow_critic_decay)
+
+    # ------------------------------------------------------------------ state
+
+    def optimizer_state(self) -> dict[str, Any]:
+        """LaProp moments and step counts (the slow critic and return normaliser live in ``state_dict``)."""
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`optimizer_state` output."""
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json`` (config + env spec) and ``model.safetensors``."""
+        return save_pretrained(self, self.name, DreamerV3Checkpoint(self.config, self.spec), directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = None) -> "DreamerV3Agent":
+        """Rebuild an agent saved with :meth:`save_pretrained` (CUDA when present unless ``device`` is given)."""
+        meta = read_config(directory)
+        if meta["agent"] != cls.name:
+            raise ValueError(f"{directory} holds a {meta['agent']!r} agent, not {cls.name!r}; use wam.agents.registry.load_agent")
+        ckpt = config_from_dict(DreamerV3Checkpoint, meta["config"])
+        agent = cls(ckpt.config, ckpt.spec)
+        load_state_into(agent, directory)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return agent.to(device)

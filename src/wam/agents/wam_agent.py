@@ -1,0 +1,138 @@
+"""The WAM agent: a :class:`~wam.models.WorldActionModel` plus its optimiser, acting and updating for the loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wam.agents.base import Agent
+from wam.agents.spec import EnvSpec
+from wam.models.config import ACTOR_GRADS, COUPLINGS, DYN_TARGETS, SIZES, WAMConfig
+from wam.models.world_action_model import ActState, WorldActionModel
+
+
+@dataclass
+class WAMAgentConfig:
+    """User-facing settings of the WAM agent (the model's own config is derived from these and the env)."""
+
+    size: str = "small"
+    """Model size preset: tiny, small (~1M parameters, CPU default), base, large."""
+    coupling: str = "coupled"
+    """``coupled`` (policy/value share the trunk's gradient) or ``decoupled`` (stop-gradient ablation)."""
+    actor_grad: str = "reinforce"
+    """Policy-gradient estimator: ``reinforce`` (default) or ``pathwise``."""
+    alpha_pg: float = 1.0
+    """How strongly actor/critic gradients reach the shared trunk (coupled mode)."""
+    dyn_target: str = "sg"
+    """Next-latent target: ``sg`` (stop-gradient online encoder) or ``ema`` (slow encoder)."""
+    beta_rec: float = 1.0
+    """Weight of the reconstruction loss."""
+    seq_len: int = 16
+    """Training sequence length T (= the trunk's context)."""
+    batch_size: int = 16
+    """Sequences per update B."""
+    horizon: int = 15
+    """Imagination horizon."""
+    imag_starts: int = 64
+    """Imagined rollouts per update (each costs 2·horizon trunk steps; the CPU budget's main knob)."""
+    entropy: float = 3e-4
+    """Entropy bonus weight."""
+    lr: float = 3e-4
+    """AdamW learning rate for all parameters."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    grad_clip: float = 100.0
+    """Global gradient-norm clip."""
+    extra: dict[str, float] = field(default_factory=dict)
+    """Further :class:`WAMConfig` overrides by name (e.g. ``{"gamma": 0.99}``)."""
+
+    def __post_init__(self) -> None:
+        if self.size not in SIZES:
+            raise ValueError(f"size={self.size!r}; choose one of {list(SIZES)}")
+        for name, value, valid in (("coupling", self.coupling, COUPLINGS), ("actor_grad", self.actor_grad, ACTOR_GRADS),
+                                   ("dyn_target", self.dyn_target, DYN_TARGETS)):
+            if value not in valid:
+                raise ValueError(f"{name}={value!r}; choose one of {valid}")
+        if self.batch_size < 1 or self.seq_len < 2:
+            raise ValueError(f"batch_size={self.batch_size} must be >= 1 and seq_len={self.seq_len} >= 2")
+        if self.lr <= 0:
+            raise ValueError(f"lr={self.lr} must be > 0")
+
+    def model_config(self, spec: EnvSpec) -> WAMConfig:
+        """The :class:`WAMConfig` these settings describe for an environment ``spec``."""
+        scales = dict(dyn=1.0, rec=self.beta_rec, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0)
+        return WAMConfig.preset(self.size, spec=spec, coupling=self.coupling, actor_grad=self.actor_grad, alpha_pg=self.alpha_pg,
+                                dyn_target=self.dyn_target, context=self.seq_len, horizon=self.horizon, imag_starts=self.imag_starts,
+                                entropy=self.entropy, loss_scales=scales, **self.extra)
+
+
+class WAMAgent(Agent):
+    """Acts with the model's policy head; one :meth:`update` = one AdamW step on the whole objective."""
+
+    name = "wam"
+
+    def __init__(self, config: WAMAgentConfig, spec: EnvSpec, model: WorldActionModel | None = None):
+        super().__init__()
+        self.config = config
+        self.model = model or WorldActionModel(config.model_config(spec))
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, eps=1e-6)
+
+    @property
+    def spec(self) -> EnvSpec:
+        """Environment spec of the model."""
+        return self.model.spec
+
+    def init_state(self, batch_size: int) -> ActState:
+        """Empty acting history for ``batch_size`` environments."""
+        return self.model.init_act_state(batch_size)
+
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray], state: ActState, is_first: np.ndarray, deterministic: bool = False):
+        """Actions for a batch of observations (see :class:`~wam.agents.base.Agent`)."""
+        self.spec.check_obs(obs, batch_dims=1)
+        device = self.device
+        tensors = {k: torch.as_tensor(np.asarray(obs[k]), device=device) for k in self.spec.obs_shapes}
+        first = torch.as_tensor(np.asarray(is_first, dtype=bool), device=device)
+        was_training = self.model.training
+        self.model.eval()
+        action, state = self.model.act_step(tensors, state, first, deterministic)
+        self.model.train(was_training)
+        return action.cpu().numpy(), state
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One optimiser step on a (B, T, ...) batch; returns metrics."""
+        self.model.train()
+        loss, metrics = self.model(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.model.update_slow_networks()
+        metrics["opt/grad_norm"] = float(grad_norm)
+        return metrics
+
+    def optimizer_state(self) -> dict[str, Any]:
+        """AdamW state (tensors + JSON-able skeleton)."""
+        return self.optimizer.state_dict()
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        """Restore AdamW state."""
+        self.optimizer.load_state_dict(state)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Save the model (``model.safetensors`` + ``config.json``); loadable with ``WorldActionModel.from_pretrained``."""
+        return self.model.save_pretrained(directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | None = None, config: WAMAgentConfig | None = None) -> "WAMAgent":
+        """An agent around a saved model (optimiser fresh; training state lives in run checkpoints)."""
+        model = WorldActionModel.from_pretrained(directory, device=device)
+        return cls(config or WAMAgentConfig(), model.spec, model=model)
+
+
+__all__ = ["WAMAgent", "WAMAgentConfig"]

@@ -1,0 +1,67 @@
+"""``wam eval RUN_OR_CHECKPOINT``: evaluate a saved agent with the shared protocol, optionally recording a video."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from wam.io.pretrained import CONFIG_NAME, CheckpointError
+
+
+@dataclass
+class EvalArgs:
+    """Evaluate a run folder (uses ``final/`` or its last checkpoint) or a ``save_pretrained`` folder."""
+
+    path: tyro.conf.Positional[str]
+    """Run folder or pretrained folder."""
+    episodes: int = 10
+    """Episodes to run."""
+    envs: int = 1
+    """Environments stepped together."""
+    video: str | None = None
+    """Write the first episode to this mp4."""
+    seed: int = 10_000
+    """Seed of the evaluation environments."""
+    device: str = "auto"
+    """``auto``, ``cpu`` or ``cuda``."""
+
+
+def _find_weights(path: Path) -> tuple[Path, dict]:
+    """(pretrained folder, run config) for a run folder or a pretrained folder."""
+    if (path / CONFIG_NAME).is_file() and (path / "model.safetensors").is_file():
+        run_dir = path.parent
+    else:
+        run_dir = path
+    candidates = [path, run_dir / "final", run_dir / "checkpoint" / "agent"]
+    weights = next((c for c in candidates if (c / "model.safetensors").is_file()), None)
+    if weights is None:
+        raise CheckpointError(f"no saved agent under {path}; expected a run folder with final/ or checkpoint/, or a save_pretrained folder")
+    run_config = run_dir / "config.json"
+    if not run_config.is_file():
+        raise CheckpointError(f"{run_dir} has no config.json telling which environment to evaluate on")
+    return weights, json.loads(run_config.read_text())
+
+
+def eval_cli(args: EvalArgs) -> dict[str, float]:
+    """Load the agent and its environment settings, evaluate, print and return the summary."""
+    from wam.agents.registry import load_agent
+    from wam.evaluation.evaluate import evaluate
+    from wam.envs import make_vector
+    from wam.io.pretrained import config_from_dict
+    from wam.training.config import TrainConfig
+    from wam.training.online import resolve_device
+
+    weights, run = _find_weights(Path(args.path))
+    train_cfg = config_from_dict(TrainConfig, run["train"])
+    train_cfg.seed = args.seed
+    agent = load_agent(weights, device=str(resolve_device(args.device)))
+    envs = make_vector(train_cfg.env_config(), args.envs, asynchronous=False)
+    try:
+        summary = evaluate(agent, envs, args.episodes, seed=args.seed, video=args.video).summary()
+    finally:
+        envs.close()
+    print(f"{train_cfg.env}: success {summary['eval/success']:.0%}, return {summary['eval/return']:.1f} over {args.episodes} episodes")
+    return summary

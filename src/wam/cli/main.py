@@ -1,0 +1,42 @@
+"""The ``wam`` command: ``train``, ``eval``, ``data collect`` and ``bench`` — flags generated from dataclasses by tyro."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import tyro
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``wam`` console script."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    argv = sys.argv[1:] if argv is None else argv
+    from wam.cli.data import CollectArgs, collect_cli
+    from wam.cli.evaluate import EvalArgs, eval_cli
+    from wam.cli.train import TrainArgs, train_cli
+
+    commands = {"train": (TrainArgs, train_cli), "eval": (EvalArgs, eval_cli), "data collect": (CollectArgs, collect_cli)}
+    try:
+        from wam.cli.bench import BenchArgs, bench_cli
+
+        commands["bench"] = (BenchArgs, bench_cli)
+    except ImportError as e:  # the bench extra (rliable) is optional
+        bench_error = e
+    else:
+        bench_error = None
+    if argv[:1] == ["bench"] and bench_error is not None:
+        raise SystemExit(f"wam bench needs the bench extra: pip install 'wam[bench]' ({bench_error})")
+    # "data collect" is a two-word command: fold it into one token for tyro.
+    if argv[:2] == ["data", "collect"]:
+        argv = ["data-collect"] + argv[2:]
+    parsers = {name.replace(" ", "-"): cls for name, (cls, _) in commands.items()}
+    args = tyro.extras.subcommand_cli_from_dict(parsers, args=argv, prog="wam")
+    for cls, fn in commands.values():
+        if type(args) is cls:
+            fn(args)
+            return
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""``wam train``: flags generated from :class:`~wam.training.config.TrainConfig`; ``--resume RUN`` continues a run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from wam.io.pretrained import CheckpointError, config_from_dict
+from wam.training.config import TrainConfig
+
+
+@dataclass
+class TrainArgs(TrainConfig):
+    """Train an agent online. Example: wam train --env metaworld/reach-v3 --obs state --steps 50000 --out runs/reach"""
+
+    resume: str | None = None
+    """Continue the run in this folder from its last checkpoint (its saved config is used; other flags are ignored)."""
+    coupling: str | None = None
+    """Shortcut for ``--wam.coupling`` (``coupled`` or ``decoupled``)."""
+
+
+def _load_run_config(run_dir: Path) -> TrainConfig:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"cannot resume: no config.json in {run_dir}; is it a wam run folder?")
+    return config_from_dict(TrainConfig, json.loads(path.read_text())["train"])
+
+
+def train_cli(args: TrainArgs) -> dict[str, float]:
+    """Run (or resume) training and print the final evaluation."""
+    from wam.training.online import train
+
+    if args.resume is not None:
+        cfg, resume = _load_run_config(Path(args.resume)), True
+    else:
+        fields = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__}
+        if args.coupling is not None:
+            fields["wam"] = replace(args.wam, coupling=args.coupling)
+        cfg, resume = TrainConfig(**fields), False
+    summary = train(cfg, resume=resume)
+    print(f"final: success {summary['eval/success']:.0%} return {summary['eval/return']:.1f} "
+          f"({summary['eval/episodes']:.0f} episodes, {summary['env_steps']:.0f} env steps) -> {cfg.out}")
+    return summary

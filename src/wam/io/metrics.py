@@ -1,0 +1,52 @@
+"""Metrics sinks: JSONL always, TensorBoard when installed."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+
+class MetricsLogger:
+    """Append ``{"step": ..., "time": ..., **metrics}`` lines to ``<run>/<name>.jsonl`` (and TensorBoard)."""
+
+    def __init__(self, run_dir: str | Path, name: str = "metrics", tensorboard: bool = True):
+        self.path = Path(run_dir) / f"{name}.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", buffering=1)
+        self._tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # TensorBoard is optional.
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """Write one record; non-finite values are stored as null."""
+        clean = {k: (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None) if not isinstance(v, str) else v
+                 for k, v in metrics.items()}
+        self._file.write(json.dumps({"step": int(step), "time": time.time(), **clean}) + "\n")
+        if self._tb is not None:
+            for key, value in clean.items():
+                if isinstance(value, float):
+                    self._tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        """Flush and close."""
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """All records of a JSONL file (a truncated last line from a crash is skipped)."""
+    records = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records

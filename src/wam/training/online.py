@@ -1,0 +1,200 @@
+"""Online training: vector environments → replay → updates at a fixed train ratio → periodic evaluation.
+
+The loop knows environments, replay and schedules; everything agent-specific goes through the
+:class:`~wam.agents.base.Agent` contract, so every agent trains under exactly the same protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wam.agents.base import Agent
+from wam.agents.spec import EnvSpec
+from wam.constants import ACTION, IS_FIRST, IS_LAST, IS_TERMINAL, REWARD, SUCCESS
+from wam.data.replay import Replay
+from wam.envs import make_vector
+from wam.evaluation.evaluate import evaluate
+from wam.io.metrics import MetricsLogger
+from wam.io.pretrained import atomic_write_bytes
+from wam.training.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from wam.training.config import TrainConfig
+from wam.training.progress import TrainProgress
+
+#: Evaluation environments are seeded apart from training ones so they never replay the same episodes.
+EVAL_SEED_OFFSET = 10_000
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_agent(cfg: TrainConfig, spec: EnvSpec) -> Agent:
+    """Instantiate ``cfg.agent`` for an environment spec."""
+    from wam.agents.registry import get_agent
+
+    _, agent_cls = get_agent(cfg.agent)
+    return agent_cls(cfg.agent_config(), spec)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class Trainer:
+    """Runs one :class:`TrainConfig`; :meth:`run` returns the final evaluation summary."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.run_dir = Path(cfg.out)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        self.envs = make_vector(cfg.env_config(), cfg.num_envs, asynchronous=cfg.num_envs > 1)
+        self.eval_envs = make_vector(cfg.env_config(seed_offset=EVAL_SEED_OFFSET), cfg.eval_envs, asynchronous=False)
+        self.spec = EnvSpec.from_spaces(self.envs.single_observation_space, self.envs.single_action_space)
+        self.agent = build_agent(cfg, self.spec).to(self.device)
+        acfg = cfg.agent_config()
+        self.batch_size, self.seq_len = acfg.batch_size, acfg.seq_len
+        self.replay = Replay(self.spec, cfg.replay_capacity, cfg.num_envs, seed=cfg.seed)
+        self.counters = {"env_steps": 0, "updates": 0, "episodes": 0, "update_budget": 0.0, "next_eval": 0,
+                         "next_log": cfg.log_every, "next_checkpoint": cfg.checkpoint_every, "wall_time": 0.0}
+        self.metrics = MetricsLogger(self.run_dir, "metrics")
+        self.eval_log = MetricsLogger(self.run_dir, "eval", tensorboard=False)
+        self._write_config()
+
+    def _write_config(self) -> None:
+        resolved = {"train": asdict(self.cfg), "spec": asdict(self.spec), "agent": self.cfg.agent,
+                    "replay_bytes": self.replay.nbytes, "device": str(self.device)}
+        atomic_write_bytes(self.run_dir / "config.json", (json.dumps(resolved, indent=2) + "\n").encode())
+
+    def resume(self) -> bool:
+        """Continue from the run folder's checkpoint if there is one; returns whether it did."""
+        path = find_checkpoint(self.run_dir)
+        if path is None:
+            return False
+        self.counters.update(load_checkpoint(path, self.agent, self.replay if self.cfg.checkpoint_replay else None))
+        return True
+
+    def _to_torch(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+
+    def _evaluate(self, progress: TrainProgress) -> dict[str, float]:
+        c = self.counters
+        video = self.run_dir / "videos" / f"eval_{c['env_steps']:08d}.mp4" if self.cfg.video else None
+        t0 = time.time()
+        result = evaluate(self.agent, self.eval_envs, self.cfg.eval_episodes, seed=self.cfg.seed + EVAL_SEED_OFFSET, video=video)
+        summary = result.summary()
+        summary["eval/seconds"] = time.time() - t0
+        summary["env_steps"] = c["env_steps"]
+        summary["updates"] = c["updates"]
+        summary["wall_time"] = c["wall_time"]
+        self.eval_log.log(c["env_steps"], summary)
+        progress.set_eval(summary["eval/success"], summary["eval/return"])
+        return summary
+
+    def run(self) -> dict[str, float]:
+        """Train until ``cfg.steps`` environment steps; evaluate, log and checkpoint on schedule."""
+        cfg, c = self.cfg, self.counters
+        n = cfg.num_envs
+        replayed_per_update = self.batch_size * self.seq_len
+        obs, _ = self.envs.reset(seed=cfg.seed)
+        state = self.agent.init_state(n)
+        is_first, is_last, is_terminal = np.ones(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+        reward = np.zeros(n, np.float32)
+        ep_return, ep_success = np.zeros(n), np.zeros(n, bool)
+        recent: list[tuple[float, bool]] = []
+        train_metrics: dict[str, list[float]] = {}
+        last_summary: dict[str, float] = {}
+        t_start, steps_at_start, updates_at_start = time.time(), c["env_steps"], c["updates"]
+        with TrainProgress(cfg.steps, enabled=cfg.progress, start=c["env_steps"]) as progress:
+            while c["env_steps"] < cfg.steps:
+                if c["env_steps"] >= c["next_eval"]:
+                    last_summary = self._evaluate(progress)
+                    c["next_eval"] += cfg.eval_every
+                if c["env_steps"] < cfg.prefill:
+                    action = np.stack([self.envs.single_action_space.sample() for _ in range(n)])
+                    _, state = self.agent.act(obs, state, is_first)  # keep the acting history consistent
+                else:
+                    action, state = self.agent.act(obs, state, is_first)
+                stored = np.where(is_last.reshape((n,) + (1,) * (action.ndim - 1)), 0, action)
+                self.replay.add({**obs, ACTION: stored, REWARD: reward, IS_FIRST: is_first, IS_LAST: is_last, IS_TERMINAL: is_terminal})
+                obs, r, terminated, truncated, info = self.envs.step(action)
+                live = ~is_last
+                c["env_steps"] += int(live.sum())
+                progress.advance(int(live.sum()))
+                ep_return += np.where(live, r, 0.0)
+                ep_success |= live & np.asarray(info.get(SUCCESS, np.zeros(n, bool)), bool)
+                done = live & (terminated | truncated)
+                for i in np.flatnonzero(done):
+                    recent = (recent + [(float(ep_return[i]), bool(ep_success[i]))])[-20:]
+                    c["episodes"] += 1
+                    ep_return[i], ep_success[i] = 0.0, False
+                reward = np.where(live, r, 0.0).astype(np.float32)
+                is_first, is_last, is_terminal = is_last.copy(), done, live & terminated
+                # ---- updates at the train ratio
+                if c["env_steps"] >= cfg.prefill:
+                    c["update_budget"] += int(live.sum()) * cfg.train_ratio / replayed_per_update
+                    while c["update_budget"] >= 1.0:
+                        batch = self.replay.sample(self.batch_size, self.seq_len)
+                        for k, v in self.agent.update(self._to_torch(batch)).items():
+                            train_metrics.setdefault(k, []).append(v)
+                        c["updates"] += 1
+                        c["update_budget"] -= 1.0
+                c["wall_time"] = time.time() - t_start + c.get("wall_time_before", 0.0)
+                if c["env_steps"] >= c["next_log"]:
+                    elapsed = max(time.time() - t_start, 1e-9)
+                    row = {k: float(np.mean(v)) for k, v in train_metrics.items()}
+                    row.update({"charts/env_steps_per_s": (c["env_steps"] - steps_at_start) / elapsed,
+                                "charts/updates_per_s": (c["updates"] - updates_at_start) / elapsed,
+                                "charts/updates": c["updates"], "charts/episodes": c["episodes"],
+                                "charts/peak_memory_mb": peak_memory_mb(), "charts/replay_mb": self.replay.nbytes / 2**20})
+                    if recent:
+                        row["train/return"] = float(np.mean([x[0] for x in recent]))
+                        row["train/success"] = float(np.mean([x[1] for x in recent]))
+                    self.metrics.log(c["env_steps"], row)
+                    train_metrics = {}
+                    progress.set_train(row.get("train/return"), row["charts/env_steps_per_s"], c["updates"])
+                    c["next_log"] += cfg.log_every
+                if c["env_steps"] >= c["next_checkpoint"]:
+                    self._checkpoint()
+                    c["next_checkpoint"] += cfg.checkpoint_every
+            last_summary = self._evaluate(progress)
+        self._checkpoint()
+        self.agent.save_pretrained(self.run_dir / "final")
+        return last_summary
+
+    def _checkpoint(self) -> None:
+        c = dict(self.counters)
+        c["wall_time_before"] = c["wall_time"]
+        save_checkpoint(self.run_dir, self.agent, c, self.replay if self.cfg.checkpoint_replay else None)
+
+    def close(self) -> None:
+        """Close environments and log files."""
+        self.envs.close()
+        self.eval_envs.close()
+        self.metrics.close()
+        self.eval_log.close()
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict[str, float]:
+    """Build a :class:`Trainer`, optionally resume it, run it, and close it."""
+    trainer = Trainer(cfg)
+    try:
+        if resume:
+            trainer.resume()
+        return trainer.run()
+    finally:
+        trainer.close()

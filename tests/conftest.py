@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny specs and synthetic batches following the batch convention of wam.agents.base."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import pytest
+import torch
+
+from wam.agents.spec import EnvSpec
+
+SPECS = {
+    "state": EnvSpec({"state": [7]}, 3, False),
+    "proprio_rgb_depth": EnvSpec({"proprio": [4], "rgb": [16, 16, 3], "depth": [16, 16, 1]}, 2, False),
+    "rgb_task_discrete": EnvSpec({"rgb": [16, 16, 3], "task": []}, 5, True, num_tasks=3),
+}
+
+
+def make_batch(spec: EnvSpec, B: int = 2, T: int = 6, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A random but well-formed replay batch (B, T, ...)."""
+    g = torch.Generator().manual_seed(seed)
+    batch: dict[str, torch.Tensor] = {}
+    for key, shape in spec.obs_shapes.items():
+        if key == "rgb":
+            batch[key] = torch.randint(0, 256, (B, T, *shape), generator=g, dtype=torch.uint8)
+        elif key == "depth":
+            batch[key] = torch.rand(B, T, *shape, generator=g) * 3.0
+        elif key == "task":
+            batch[key] = torch.randint(0, spec.num_tasks, (B, T), generator=g)
+        else:
+            batch[key] = torch.randn(B, T, *shape, generator=g)
+    if spec.discrete:
+        batch["action"] = torch.randint(0, spec.action_dim, (B, T), generator=g)
+    else:
+        batch["action"] = torch.rand(B, T, spec.action_dim, generator=g) * 2 - 1
+    batch["reward"] = torch.rand(B, T, generator=g)
+    for flag in ("is_first", "is_last", "is_terminal"):
+        batch[flag] = torch.zeros(B, T, dtype=torch.bool)
+    batch["is_first"][:, 0] = True
+    batch["mask"] = torch.ones(B, T, dtype=torch.bool)
+    return batch
+
+
+@pytest.fixture(params=sorted(SPECS))
+def spec(request) -> EnvSpec:
+    """Each of the tiny specs: vector-only, multimodal, and discrete-action with a task index."""
+    return SPECS[request.param]

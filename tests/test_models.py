@@ -1,0 +1,160 @@
+"""World Action Model: shapes, learning, KV-cache imagination, coupling, checkpoints, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SPECS, make_batch
+from wam.agents.spec import EnvSpec
+from wam.io.pretrained import CheckpointError
+from wam.models.config import WAMConfig
+from wam.models.world_action_model import WorldActionModel
+
+
+def tiny(spec: EnvSpec, **kw) -> WorldActionModel:
+    torch.manual_seed(0)
+    return WorldActionModel(WAMConfig.preset("tiny", spec=spec, context=6, horizon=3, imag_starts=8, **kw))
+
+
+def test_forward_and_act_shapes_for_every_modality_subset(spec):
+    model = tiny(spec)
+    batch = make_batch(spec)
+    loss, metrics = model(batch)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    for name in ("dyn", "rec", "reward", "cont", "actor", "critic"):
+        assert np.isfinite(metrics[f"loss/{name}"])
+    obs = {k: v[:, 0].numpy() for k, v in batch.items() if k in spec.obs_shapes}
+    action = model.act(obs)
+    assert action.shape == ((2,) if spec.discrete else (2, spec.action_dim))
+    if not spec.discrete:
+        assert np.all(np.abs(action) <= 1.0)
+
+
+def test_imagine_returns_every_modality_decoded():
+    spec = SPECS["proprio_rgb_depth"]
+    model = tiny(spec)
+    out = model.imagine(make_batch(spec, B=3, T=4), horizon=5)
+    assert out["latent"].shape == (3, 5, 32) and out["reward"].shape == (3, 5) and out["value"].shape == (3, 6)
+    assert out["decoded"]["rgb"].shape == (3, 5, 3, 16, 16) and out["decoded"]["depth"].shape == (3, 5, 1, 16, 16)
+
+
+def test_loss_falls_when_overfitting_one_batch():
+    spec = SPECS["proprio_rgb_depth"]
+    model = tiny(spec)
+    batch = make_batch(spec, B=4, T=6)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    history = []
+    for _ in range(60):
+        loss, metrics = model(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(metrics["loss/dyn"] + metrics["loss/rec"] + metrics["loss/reward"])
+    assert np.mean(history[-5:]) < 0.5 * np.mean(history[:5])
+
+
+def _recompute_without_cache(model: WorldActionModel, z: torch.Tensor, a_ctx: torch.Tensor, actions: torch.Tensor):
+    """Reference imagination: rerun the trunk over the whole growing sequence at every step."""
+    B, T, _ = z.shape
+    tokens = []
+    for t in range(T - 1):
+        tokens += [model._z_token(z[:, t], torch.full((B,), 2 * t)), model._a_token(a_ctx[:, t], torch.full((B,), 2 * t + 1))]
+    tokens.append(model._z_token(z[:, -1], torch.full((B,), 2 * T - 2)))
+    latents = []
+    for k in range(actions.shape[1]):
+        pos = 2 * T - 2 + 2 * k
+        tokens.append(model._a_token(model.action_features(actions[:, k]), torch.full((B,), pos + 1)))
+        seq = torch.stack(tokens, 1)
+        out, _ = model.trunk.forward_cached(seq, torch.ones(B, seq.shape[1], dtype=torch.bool), None)
+        z_next, _, _ = model.predict(out[:, -1])
+        latents.append(z_next)
+        tokens.append(model._z_token(z_next, torch.full((B,), pos + 2)))
+    return torch.stack(latents, 1)
+
+
+@pytest.mark.parametrize("name", ["state", "rgb_task_discrete"])
+def test_kv_cache_imagination_equals_full_recomputation(name):
+    spec = SPECS[name]
+    model = tiny(spec).eval()
+    batch = make_batch(spec, B=2, T=4)
+    g = torch.Generator().manual_seed(1)
+    actions = torch.randint(0, spec.action_dim, (2, 3), generator=g) if spec.discrete else torch.rand(2, 3, spec.action_dim, generator=g) * 2 - 1
+    with torch.no_grad():
+        cached = model.imagine(batch, actions=actions, horizon=3, decode=False)["latent"]
+        z = model.encode({k: batch[k] for k in spec.obs_shapes})
+        reference = _recompute_without_cache(model, z, model.action_features(batch["action"]), actions)
+    assert torch.allclose(cached, reference, atol=1e-5), (cached - reference).abs().max()
+
+
+def _trunk_grad_from_actor(coupling: str) -> float:
+    spec = SPECS["state"]
+    model = tiny(spec, coupling=coupling)
+    _, _ = model(make_batch(spec))  # warm the return normaliser
+    batch = make_batch(spec, seed=1)
+    # Only the actor loss: zero every other scale.
+    model.config.loss_scales = {k: (1.0 if k == "actor" else 0.0) for k in model.config.loss_scales}
+    loss, _ = model(batch)
+    model.zero_grad()
+    loss.backward()
+    return sum(float(p.grad.abs().sum()) for p in model.trunk.parameters() if p.grad is not None)
+
+
+def test_actor_gradient_reaches_trunk_only_when_coupled():
+    assert _trunk_grad_from_actor("coupled") > 0
+    assert _trunk_grad_from_actor("decoupled") == 0
+
+
+def test_pathwise_estimator_trains_policy_but_not_reward_head():
+    spec = SPECS["state"]
+    model = tiny(spec, actor_grad="pathwise")
+    model.config.loss_scales = {k: (1.0 if k == "actor" else 0.0) for k in model.config.loss_scales}
+    loss, _ = model(make_batch(spec))
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.policy.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.reward.parameters())
+
+
+def test_save_load_reproduces_actions_bit_exactly(tmp_path, spec):
+    model = tiny(spec)
+    obs = {k: v[:, 0].numpy() for k, v in make_batch(spec).items() if k in spec.obs_shapes}
+    model.save_pretrained(tmp_path / "m")
+    loaded = WorldActionModel.from_pretrained(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["agent"] == "wam"
+    model.reset(), loaded.reset()
+    for _ in range(3):
+        assert np.array_equal(model.act(obs), loaded.act(obs))
+
+
+def test_corrupt_checkpoint_raises_clear_error(tmp_path):
+    model = tiny(SPECS["state"])
+    model.save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        WorldActionModel.from_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match="config.json"):
+        WorldActionModel.from_pretrained(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("bad", [dict(coupling="loose"), dict(actor_grad="magic"), dict(dim=30, heads=4), dict(gamma=1.5),
+                                 dict(min_std=2.0)])
+def test_bad_config_values_raise(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        WAMConfig(spec=SPECS["state"], **bad)
+
+
+def test_image_size_must_suit_the_conv_stem():
+    with pytest.raises(ValueError, match="divisible by 16"):
+        WAMConfig(spec=EnvSpec({"rgb": [20, 20, 3]}, 2, False))
+
+
+def test_missing_or_misshaped_observation_raises():
+    model = tiny(SPECS["proprio_rgb_depth"])
+    good = {k: v[:, 0].numpy() for k, v in make_batch(SPECS["proprio_rgb_depth"]).items() if k in SPECS["proprio_rgb_depth"].obs_shapes}
+    with pytest.raises(KeyError, match="depth"):
+        model.act({k: v for k, v in good.items() if k != "depth"})
+    with pytest.raises(ValueError, match="rgb"):
+        model.act({**good, "rgb": good["rgb"][:, :8]})
