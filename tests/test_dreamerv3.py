@@ -149,7 +149,7 @@ def test_world_model_loss_falls_on_a_fixed_batch():
         agent.optimizer.zero_grad()
         total.backward()
         agent.optimizer.step()
-        history.append(float(losses["rec"] + losses["reward"] + losses["cont"]))
+        history.append(float((losses["rec"] + losses["reward"] + losses["cont"]).detach()))
     assert np.mean(history[-3:]) < 0.5 * np.mean(history[:3]), history[::5]
 
 

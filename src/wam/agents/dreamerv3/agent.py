@@ -232,7 +232,8 @@ class DreamerV3Agent(Agent):
         value_logits = self.critic(feats)  # (N, H+1, K)
         value = twohot_mean_symmetric(value_logits, self.bins).detach()
         ret = lambda_returns(reward, value, cont, gamma, cfg.lam)  # (N, H)
-        self.retnorm.update(ret)
+        valid = cont0 > 0
+        self.retnorm.update(ret[valid] if bool(valid.any()) else ret)  # percentiles of real starts only
         scale = self.retnorm.scale()
         adv = (ret - value[:, :-1]) / scale
         logp, entropy = self._log_prob_entropy(feats[:, :-1], actions)  # (N, H) each

@@ -1,0 +1,131 @@
+"""Benchmark (issue: WAM core): WAM on MetaWorld state tasks, several seeds, eval curves + throughput.
+
+    python benchmarks/wam_state.py run --tasks reach-v3 button-press-topdown-v3 --seeds 0 1 2 --steps 100000
+    python benchmarks/wam_state.py summarize
+
+Each run is a normal ``wam train`` in ``runs/bench_state/<task>_s<seed>`` (resumed if interrupted); its
+evaluation curve is copied to ``benchmarks/results/wam_state/<agent>_<task>_s<seed>.jsonl`` after every run.
+``summarize`` writes ``benchmarks/results/wam_state.md`` and ``wam_state.png`` from whatever runs exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results" / "wam_state"
+RUNS = Path("runs/bench_state")
+MILESTONES = (10_000, 20_000, 30_000, 50_000, 100_000)
+
+
+def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, extra: list[str]) -> None:
+    """Train (or resume) one run and copy its evaluation curve into the results folder."""
+    out = RUNS / f"{agent}_{task}_s{seed}"
+    target = RESULTS / f"{agent}_{task}_s{seed}.jsonl"
+    if target.is_file() and any(json.loads(line)["env_steps"] >= steps for line in target.read_text().splitlines()):
+        print(f"skip {target.name}: complete")
+        return
+    cmd = [sys.executable, "-m", "wam.cli.main", "train"]
+    if (out / "checkpoint" / "COMPLETE").is_file():
+        cmd += ["--resume", str(out)]
+    else:
+        agent_flags = ["--agent", "wam", "--coupling", "decoupled"] if agent == "wam-decoupled" else ["--agent", agent]
+        cmd += [*agent_flags, "--env", f"metaworld/{task}", "--obs", "state", "--steps", str(steps), "--seed", str(seed),
+                "--train-ratio", str(train_ratio), "--out", str(out), "--no-progress", *extra]
+    print(" ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(out / "eval.jsonl", target)
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    keep = ("charts/env_steps_per_s", "charts/updates_per_s", "charts/peak_memory_mb", "charts/updates")
+    (RESULTS / f"{agent}_{task}_s{seed}.throughput.json").write_text(json.dumps({k: metrics[-1].get(k) for k in keep}, indent=2))
+
+
+def load_curves() -> dict[tuple[str, str], list[list[dict]]]:
+    """{(agent, task): [eval curve of each seed]} from the results folder."""
+    curves: dict[tuple[str, str], list[list[dict]]] = {}
+    for path in sorted(RESULTS.glob("*.jsonl")):
+        agent, rest = path.stem.split("_", 1)
+        task = rest.rsplit("_s", 1)[0]
+        curves.setdefault((agent, task), []).append([json.loads(line) for line in path.read_text().splitlines()])
+    return curves
+
+
+def success_at(curve: list[dict], step: int) -> float | None:
+    """Success of the last evaluation at or before ``step`` (None when the run has not got there)."""
+    rows = [r for r in curve if r["env_steps"] <= step]
+    if not rows or curve[-1]["env_steps"] < step:
+        return None
+    return rows[-1]["eval/success"]
+
+
+def summarize() -> None:
+    """Write the Markdown table and the PNG plot from the results folder."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = load_curves()
+    lines = ["# WAM on MetaWorld (obs=state)", "", "Success rate (deterministic policy, 10 episodes, any-step success) at "
+             "each env-step milestone: mean over seeds (n = seeds that reached it). Produced by `benchmarks/wam_state.py`.", "",
+             "| agent | task | " + " | ".join(f"{m // 1000}k" for m in MILESTONES) + " | env steps/s | updates/s |",
+             "|---|---|" + "---|" * (len(MILESTONES) + 2)]
+    for (agent, task), runs in sorted(curves.items()):
+        cells = []
+        for m in MILESTONES:
+            vals = [v for v in (success_at(c, m) for c in runs) if v is not None]
+            cells.append(f"{np.mean(vals):.0%} (n={len(vals)})" if vals else "–")
+        thr = [json.loads(p.read_text()) for p in RESULTS.glob(f"{agent}_{task}_s*.throughput.json")]
+        sps = f"{np.mean([t['charts/env_steps_per_s'] for t in thr]):.1f}" if thr else "–"
+        ups = f"{np.mean([t['charts/updates_per_s'] for t in thr]):.2f}" if thr else "–"
+        lines.append(f"| {agent} | {task} | " + " | ".join(cells) + f" | {sps} | {ups} |")
+    (ROOT / "results" / "wam_state.md").write_text("\n".join(lines) + "\n")
+    tasks = sorted({t for _, t in curves})
+    if not tasks:
+        return
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for (agent, t), runs in sorted(curves.items()):
+            if t != task:
+                continue
+            for i, c in enumerate(runs):
+                ax.plot([r["env_steps"] for r in c], [r["eval/success"] for r in c], alpha=0.8, label=agent if i == 0 else None)
+        ax.set_title(task)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("success rate")
+        ax.set_ylim(-0.05, 1.05)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(ROOT / "results" / "wam_state.png", dpi=100)
+
+
+def main() -> None:
+    """CLI: ``run`` a grid or ``summarize`` the results."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "summarize"])
+    parser.add_argument("--agents", nargs="+", default=["wam"], help="wam, wam-decoupled, dreamerv3")
+    parser.add_argument("--tasks", nargs="+", default=["reach-v3", "button-press-topdown-v3"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--train-ratio", type=float, default=32.0)
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further flags for wam train")
+    args = parser.parse_args()
+    if args.command == "run":
+        for seed in args.seeds:
+            for task in args.tasks:
+                for agent in args.agents:
+                    run_one(agent, task, seed, args.steps, args.train_ratio, args.extra)
+                    summarize()
+    summarize()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""End-to-end: `wam train` / `wam eval` as subprocesses, resume after an interruption, both agents' contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wam.io.metrics import read_jsonl
+
+TINY_WAM = ["--wam.size", "tiny", "--wam.batch-size", "2", "--wam.seq-len", "4", "--wam.imag-starts", "4", "--wam.horizon", "2"]
+FAST = ["--env", "metaworld/reach-v3", "--obs", "state", "--max-episode-steps", "15", "--prefill", "10", "--train-ratio", "8",
+        "--eval-episodes", "1", "--eval-every", "1000", "--log-every", "10", "--checkpoint-every", "20", "--no-progress"]
+
+
+def wam(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the wam CLI in a subprocess and fail with its output if it fails."""
+    proc = subprocess.run([sys.executable, "-m", "wam.cli.main", *args], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_train_then_eval_then_resume(tmp_path: Path):
+    run = tmp_path / "run"
+    out = wam("train", *FAST, *TINY_WAM, "--steps", "40", "--out", str(run))
+    assert "final: success" in out.stdout
+    for name in ("config.json", "metrics.jsonl", "eval.jsonl", "final/model.safetensors", "final/config.json", "checkpoint/COMPLETE"):
+        assert (run / name).exists(), name
+    metrics = read_jsonl(run / "metrics.jsonl")
+    assert metrics[-1]["charts/updates"] > 0 and "loss/dyn" in metrics[-1]
+    assert read_jsonl(run / "eval.jsonl")[-1]["env_steps"] == 40
+
+    ev = wam("eval", str(run), "--episodes", "1")
+    assert "success" in ev.stdout
+
+    # Pretend the run was asked for more steps and then killed: resume continues the counters and replay.
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["steps"] = 70
+    (run / "config.json").write_text(json.dumps(config))
+    updates_before = json.loads((run / "checkpoint" / "counters.json").read_text())["updates"]
+    wam("train", "--resume", str(run))
+    counters = json.loads((run / "checkpoint" / "counters.json").read_text())
+    assert counters["env_steps"] == 70 and counters["updates"] > updates_before
+    assert read_jsonl(run / "eval.jsonl")[-1]["env_steps"] == 70
+
+
+def test_decoupled_shortcut_reaches_the_model(tmp_path: Path):
+    run = tmp_path / "dec"
+    wam("train", *FAST, *TINY_WAM, "--coupling", "decoupled", "--steps", "20", "--out", str(run))
+    assert json.loads((run / "config.json").read_text())["train"]["wam"]["coupling"] == "decoupled"
+    assert json.loads((run / "final" / "config.json").read_text())["config"]["coupling"] == "decoupled"
+
+
+@pytest.mark.parametrize("args, message", [(["--env", "metaworld/rech-v3"], "did you mean 'metaworld/reach-v3'"),
+                                           (["--obs", "lidar"], "unknown observation key"),
+                                           (["--agent", "dremer"], "unknown agent")])
+def test_bad_flags_fail_with_a_clear_message(tmp_path: Path, args, message):
+    proc = subprocess.run([sys.executable, "-m", "wam.cli.main", "train", *FAST, "--steps", "5", "--out", str(tmp_path), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and message in proc.stderr + proc.stdout
