@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["reach-v3", "button-press-topdown-v3"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--train-ratio", type=float, default=32.0)
+    parser.add_argument("--train-ratio", type=float, default=16.0)
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further flags for wam train")
     args = parser.parse_args()
     if args.command == "run":

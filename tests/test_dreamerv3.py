@@ -126,6 +126,13 @@ def test_update_returns_finite_metrics(name):
     assert any(k.startswith("slow_critic.") for k in changed)
 
 
+@pytest.mark.parametrize("imag_last", [1, 3])
+def test_update_imagining_from_the_last_steps_only(imag_last):
+    agent = DreamerV3Agent(tiny(imag_last=imag_last), SPECS["state"])
+    metrics = agent.update(make_batch(SPECS["state"], pad_from=6))
+    assert all(math.isfinite(v) for v in metrics.values()), metrics
+
+
 def test_zero_initialised_heads_predict_zero():
     agent = DreamerV3Agent(tiny(), SPECS["state"])
     feat = torch.randn(7, agent.rssm.feat_dim)

@@ -37,7 +37,7 @@ class WAMAgentConfig:
     """Sequences per update B."""
     horizon: int = 15
     """Imagination horizon."""
-    imag_starts: int = 64
+    imag_starts: int = 32
     """Imagined rollouts per update (each costs 2·horizon trunk steps; the CPU budget's main knob)."""
     entropy: float = 3e-4
     """Entropy bonus weight."""

@@ -39,7 +39,7 @@ class TrainConfig:
     """Environment steps (agent decisions, after action repeat) to train for."""
     num_envs: int = 1
     """Parallel training environments (worker processes when > 1)."""
-    train_ratio: float = 32.0
+    train_ratio: float = 16.0
     """Replayed steps per environment step (B·T·updates / env steps), the same for every agent."""
     prefill: int = 2_500
     """Random-action environment steps before the first update."""
