@@ -126,7 +126,7 @@ def test_update_returns_finite_metrics(name):
     assert any(k.startswith("slow_critic.") for k in changed)
 
 
-@pytest.mark.parametrize("imag_last", [1, 3])
+@pytest.mark.parametrize("imag_last", [2, 5])
 def test_update_imagining_from_the_last_steps_only(imag_last):
     agent = DreamerV3Agent(tiny(imag_last=imag_last), SPECS["state"])
     metrics = agent.update(make_batch(SPECS["state"], pad_from=6))
@@ -226,6 +226,8 @@ def test_config_validation_and_presets():
         DreamerV3Config.preset("size3m")
     with pytest.raises(ValueError, match="deter=100"):
         DreamerV3Config(deter=100)
+    with pytest.raises(ValueError, match="imag_last=1"):
+        DreamerV3Config(imag_last=1)
     with pytest.raises(ValueError, match="unimix=1.5"):
         DreamerV3Config(unimix=1.5)
     with pytest.raises(ValueError, match="30x30"):

@@ -32,9 +32,20 @@ def main(argv: list[str] | None = None) -> None:
         argv = ["data-collect"] + argv[2:]
     parsers = {name.replace(" ", "-"): cls for name, (cls, _) in commands.items()}
     args = tyro.extras.subcommand_cli_from_dict(parsers, args=argv, prog="wam")
+    from wam.data.collect import NoExpertError
+    from wam.data.lerobot import DatasetError
+    from wam.envs.registry import MissingSimulatorError
+    from wam.io.pretrained import CheckpointError
+
     for cls, fn in commands.values():
         if type(args) is cls:
-            fn(args)
+            try:
+                fn(args)
+            except (ValueError, KeyError, FileExistsError, NoExpertError, DatasetError, CheckpointError, MissingSimulatorError) as e:
+                # User errors: print the message, not a traceback (set WAM_DEBUG=1 to see it).
+                if os.environ.get("WAM_DEBUG"):
+                    raise
+                raise SystemExit(f"wam: error: {e}") from None
             return
 
 

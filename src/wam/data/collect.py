@@ -15,8 +15,8 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-from wam.constants import ACTION, IS_FIRST, OBS_KEYS, REWARD, SUCCESS
-from wam.data.lerobot import IS_LAST, IS_TERMINAL, LeRobotWriter, check_output_dir
+from wam.constants import ACTION, IS_FIRST, IS_LAST, IS_TERMINAL, OBS_KEYS, REWARD, SUCCESS
+from wam.data.lerobot import LeRobotWriter, check_output_dir
 
 #: Frame rate written to the metadata when neither the config nor the environment gives one.
 DEFAULT_FPS = 30.0
@@ -81,12 +81,19 @@ class CollectSummary:
     """What a collection produced."""
 
     path: Path
+    """The dataset directory."""
     episodes: int
+    """Episodes written."""
     frames: int
+    """Rows written (T + 1 per episode of T steps)."""
     successes: int
+    """Episodes in which the expert solved the task at some step."""
     seconds: float
+    """Wall-clock time of the rollouts and writing (not of building the env)."""
     bytes_on_disk: int
+    """Size of the finished dataset directory."""
     fps: float
+    """Frame rate written to the metadata."""
 
     @property
     def success_rate(self) -> float:
@@ -157,7 +164,11 @@ def _dir_bytes(path: Path) -> int:
 
 
 def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
-    """Collect ``cfg.episodes`` expert episodes of ``cfg.env`` into a LeRobot v3.0 dataset at ``cfg.out``."""
+    """Collect ``cfg.episodes`` expert episodes of ``cfg.env`` into a LeRobot v3.0 dataset at ``cfg.out``.
+
+    Raises :class:`NoExpertError` for environments without a scripted expert and ``FileExistsError`` when ``out``
+    holds something and ``overwrite`` is off; in both cases nothing is written.
+    """
     from tqdm.auto import tqdm
 
     from wam.envs import make

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from wam.constants import ACTION, DEPTH, IS_FIRST, OBS_KEYS, PROPRIO, REWARD, RGB, STATE, SUCCESS, TASK
+from wam.constants import ACTION, DEPTH, IS_FIRST, IS_LAST, IS_TERMINAL, OBS_KEYS, PROPRIO, REWARD, RGB, STATE, SUCCESS, TASK
 from wam.data import video as vid
 
 CODEBASE_VERSION = "v3.0"
@@ -49,8 +49,6 @@ EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.par
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 
-IS_LAST = "is_last"
-IS_TERMINAL = "is_terminal"
 #: Our observation keys -> LeRobot feature names.
 FEATURE_KEYS: dict[str, str] = {
     RGB: "observation.images.rgb", DEPTH: "observation.images.depth", PROPRIO: "observation.proprio",

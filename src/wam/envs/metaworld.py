@@ -40,7 +40,8 @@ def tasks() -> list[str]:
 class MetaWorldEnv(gym.Env):
     """One or more MetaWorld tasks behind a dict observation (see module docstring)."""
 
-    metadata = {"render_modes": ["rgb_array"]}
+    # MetaWorld steps at 80 Hz (frame_skip 5 × 2.5 ms); data collection reads this for dataset fps.
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 80}
     render_mode = "rgb_array"
 
     def __init__(self, cfg: EnvConfig):

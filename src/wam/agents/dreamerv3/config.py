@@ -165,6 +165,8 @@ class DreamerV3Config:
                 raise ValueError(f"DreamerV3Config.{name}={getattr(self, name)} must be >= 0")
         if self.seq_len < 2:
             raise ValueError(f"DreamerV3Config.seq_len={self.seq_len} must be >= 2 (the replay value loss needs a next step)")
+        if self.imag_last == 1:
+            raise ValueError("DreamerV3Config.imag_last=1 leaves the replay value loss no transition; use 0 (all) or >= 2")
         if self.deter % self.blocks:
             raise ValueError(f"DreamerV3Config.deter={self.deter} must be divisible by blocks={self.blocks}")
         if self.deter % self.bspace:
