@@ -1,4 +1,4 @@
-"""Benchmark (issue: WAM core): WAM on MetaWorld state tasks, several seeds, eval curves + throughput.
+"""Benchmark (issue: WAM core): WAM on MetaWorld tasks, several seeds, eval curves + throughput.
 
     python benchmarks/wam_state.py run --tasks reach-v3 button-press-topdown-v3 --seeds 0 1 2 --steps 100000
     python benchmarks/wam_state.py summarize
@@ -25,27 +25,59 @@ RUNS = Path("runs/bench_state")
 MILESTONES = (10_000, 20_000, 30_000, 50_000, 100_000)
 
 
-def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, extra: list[str]) -> None:
-    """Train (or resume) one run and copy its evaluation curve into the results folder."""
-    out = RUNS / f"{agent}_{task}_s{seed}"
-    target = RESULTS / f"{agent}_{task}_s{seed}.jsonl"
+def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, extra: list[str], obs: list[str]) -> None:
+    """Train (or resume) one run and copy its evaluation curve into the results folder.
+
+    Runs with observations other than ``state`` are labelled ``<agent>-<obs keys joined by +>``.
+    """
+    label = agent if obs == ["state"] else f"{agent}-{'+'.join(obs)}"
+    out = RUNS / f"{label}_{task}_s{seed}"
+    target = RESULTS / f"{label}_{task}_s{seed}.jsonl"
     if target.is_file() and any(json.loads(line)["env_steps"] >= steps for line in target.read_text().splitlines()):
         print(f"skip {target.name}: complete")
+        record_throughput(label, task, seed, out)
         return
     cmd = [sys.executable, "-m", "wam.cli.main", "train"]
     if (out / "checkpoint" / "COMPLETE").is_file():
         cmd += ["--resume", str(out)]
     else:
         agent_flags = ["--agent", "wam", "--coupling", "decoupled"] if agent == "wam-decoupled" else ["--agent", agent]
-        cmd += [*agent_flags, "--env", f"metaworld/{task}", "--obs", "state", "--steps", str(steps), "--seed", str(seed),
+        cmd += [*agent_flags, "--env", f"metaworld/{task}", "--obs", *obs, "--steps", str(steps), "--seed", str(seed),
                 "--train-ratio", str(train_ratio), "--out", str(out), "--no-progress", *extra]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(out / "eval.jsonl", target)
+    record_throughput(label, task, seed, out)
+
+
+def record_throughput(agent: str, task: str, seed: int, out: Path) -> None:
+    """Write throughput, memory, wall-clock and act() latency of a finished run (once)."""
+    path = RESULTS / f"{agent}_{task}_s{seed}.throughput.json"
+    if (path.is_file() and "act_ms_p50" in json.loads(path.read_text())) or not (out / "final").is_dir():
+        return
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     keep = ("charts/env_steps_per_s", "charts/updates_per_s", "charts/peak_memory_mb", "charts/updates")
-    (RESULTS / f"{agent}_{task}_s{seed}.throughput.json").write_text(json.dumps({k: metrics[-1].get(k) for k in keep}, indent=2))
+    throughput = {k: metrics[-1].get(k) for k in keep}
+    throughput["wall_clock_s"] = json.loads((out / "checkpoint" / "counters.json").read_text())["wall_time"]
+    throughput.update(measure_latency(out))
+    path.write_text(json.dumps(throughput, indent=2))
+
+
+def measure_latency(run_dir: Path) -> dict[str, float]:
+    """act() latency (p50/p95 ms, 1 thread) of a finished run's final agent on its own environment."""
+    from wam.agents.registry import load_agent
+    from wam.envs import make_vector
+    from wam.evaluation.latency import act_latency
+    from wam.io.pretrained import config_from_dict
+    from wam.training.config import TrainConfig
+
+    cfg = config_from_dict(TrainConfig, json.loads((run_dir / "config.json").read_text())["train"])
+    env = make_vector(cfg.env_config(), 1, asynchronous=False)
+    try:
+        return act_latency(load_agent(run_dir / "final", device="cpu"), env)
+    finally:
+        env.close()
 
 
 def load_curves() -> dict[tuple[str, str], list[list[dict]]]:
@@ -74,19 +106,25 @@ def summarize() -> None:
     import matplotlib.pyplot as plt
 
     curves = load_curves()
-    lines = ["# WAM on MetaWorld (obs=state)", "", "Success rate (deterministic policy, 10 episodes, any-step success) at "
+    lines = ["# WAM on MetaWorld", "", "Agents without a suffix observe `state`; `-proprio+rgb+depth` runs see no privileged state. "
+             "Success rate (deterministic policy, 10 episodes, any-step success) at "
              "each env-step milestone: mean over seeds (n = seeds that reached it). Produced by `benchmarks/wam_state.py`.", "",
-             "| agent | task | " + " | ".join(f"{m // 1000}k" for m in MILESTONES) + " | env steps/s | updates/s |",
-             "|---|---|" + "---|" * (len(MILESTONES) + 2)]
+             "| agent | task | " + " | ".join(f"{m // 1000}k" for m in MILESTONES)
+             + " | env steps/s | updates/s | wall-clock s | peak MiB | act() ms p50 / p95 |",
+             "|---|---|" + "---|" * (len(MILESTONES) + 5)]
     for (agent, task), runs in sorted(curves.items()):
         cells = []
         for m in MILESTONES:
             vals = [v for v in (success_at(c, m) for c in runs) if v is not None]
             cells.append(f"{np.mean(vals):.0%} (n={len(vals)})" if vals else "–")
         thr = [json.loads(p.read_text()) for p in RESULTS.glob(f"{agent}_{task}_s*.throughput.json")]
-        sps = f"{np.mean([t['charts/env_steps_per_s'] for t in thr]):.1f}" if thr else "–"
-        ups = f"{np.mean([t['charts/updates_per_s'] for t in thr]):.2f}" if thr else "–"
-        lines.append(f"| {agent} | {task} | " + " | ".join(cells) + f" | {sps} | {ups} |")
+        def mean_of(key: str, fmt: str) -> str:
+            values = [t[key] for t in thr if t.get(key) is not None]
+            return format(float(np.mean(values)), fmt) if values else "–"
+
+        lines.append(f"| {agent} | {task} | " + " | ".join(cells) + f" | {mean_of('charts/env_steps_per_s', '.1f')} | "
+                     f"{mean_of('charts/updates_per_s', '.2f')} | {mean_of('wall_clock_s', '.0f')} | {mean_of('charts/peak_memory_mb', '.0f')} | "
+                     f"{mean_of('act_ms_p50', '.1f')} / {mean_of('act_ms_p95', '.1f')} |")
     (ROOT / "results" / "wam_state.md").write_text("\n".join(lines) + "\n")
     tasks = sorted({t for _, t in curves})
     if not tasks:
@@ -116,13 +154,14 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--train-ratio", type=float, default=16.0)
+    parser.add_argument("--obs", nargs="+", default=["state"], help="observation keys, e.g. proprio rgb depth")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further flags for wam train")
     args = parser.parse_args()
     if args.command == "run":
         for seed in args.seeds:
             for task in args.tasks:
                 for agent in args.agents:
-                    run_one(agent, task, seed, args.steps, args.train_ratio, args.extra)
+                    run_one(agent, task, seed, args.steps, args.train_ratio, args.extra, args.obs)
                     summarize()
     summarize()
 

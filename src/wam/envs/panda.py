@@ -13,7 +13,8 @@ Observations:
   the desired goal: 25 numbers for pick-and-place, 43 for stack;
 * ``rgb`` / ``depth``: one static PyBullet camera (TinyRenderer, CPU, no display), ``cfg.camera`` one of
   :data:`CAMERAS` (default ``corner``). Depth is converted from the OpenGL depth buffer to metres along the
-  optical axis. PyBullet draws panda-gym's translucent goal markers opaque, so the goals show as pale blocks.
+  optical axis; the sky beyond the far plane reads as ``DEPTH_MAX_M``. TinyRenderer cannot draw panda-gym's
+  translucent goal markers, so they are recoloured to pale opaque blocks that stay distinct from the real ones.
 """
 
 from __future__ import annotations
@@ -118,6 +119,20 @@ class PyBulletCamera:
         buffer = np.asarray(buffer, dtype=np.float32).reshape(self.size, self.size, 1)
         depth = depth_buffer_to_metres(buffer, self.pose.near, self.pose.far)
         return np.ascontiguousarray(rgb), np.clip(depth, DEPTH_MIN_M, DEPTH_MAX_M).astype(np.float32)
+
+
+def _make_goal_markers_pale(client) -> None:
+    """Draw panda-gym's translucent goal markers as pale opaque blocks.
+
+    TinyRenderer ignores alpha, so the markers would otherwise look exactly like the real blocks (for stack,
+    like a finished tower) and an image-based agent could not tell goal from block.
+    """
+    for body in range(client.getNumBodies()):
+        for shape in client.getVisualShapeData(body):
+            link, rgba = shape[1], np.asarray(shape[7], dtype=np.float64)
+            if rgba[3] < 1.0:
+                pale = 0.4 * rgba[:3] + 0.6  # blend towards white
+                client.changeVisualShape(body, link, rgbaColor=[*pale, 1.0])
 
 
 # Scripted expert tuning, in metres. The 4 cm blocks fit the 8 cm-wide open gripper with 2 cm to spare.
@@ -249,6 +264,7 @@ class PandaEnv(gym.Env):
         self.cfg, self.spec_task = cfg, TASKS[cfg.task]
         self._env = getattr(envs, self.spec_task.env_class)(render_mode="rgb_array", reward_type=cfg.reward_type, control_type="ee", renderer="Tiny")
         client = self._env.sim.physics_client
+        _make_goal_markers_pale(client)
         self._camera = PyBulletCamera(client, CAMERAS[camera], cfg.image_size) if {RGB, DEPTH} & set(cfg.obs) else None
         self._render_camera: PyBulletCamera | None = None
         self._horizon = self.spec_task.horizon if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.action_repeat

@@ -122,18 +122,21 @@ class DreamerV3Agent(Agent):
 
     def _sample_action(self, feat: Tensor, mode: bool = False) -> Tensor:
         """Action as the RSSM sees it: one-hot (N, A) for discrete, raw normal sample (N, A) for continuous."""
-        a, b = self.actor(feat)
+        first, std = self.actor(feat)  # (log-probs, None) or (mean, std)
         if self.spec.discrete:
-            return F.one_hot(a.argmax(-1) if mode else torch.distributions.Categorical(logits=a).sample(), a.shape[-1]).float()
-        return a if mode else a + b * torch.randn_like(a)
+            index = first.argmax(-1) if mode else torch.distributions.Categorical(logits=first).sample()
+            return F.one_hot(index, first.shape[-1]).float()
+        return first if mode else first + std * torch.randn_like(first)
 
     def _log_prob_entropy(self, feat: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         """log π(a | s) and H(π(· | s)) for actions in :meth:`_sample_action`'s format: each (...)."""
-        a, b = self.actor(feat)
+        first, std = self.actor(feat)
         if self.spec.discrete:
-            return (a * action).sum(-1), -(a.exp() * a).sum(-1)
-        logp = -0.5 * ((action - a) / b).square() - b.log() - 0.5 * math.log(2 * math.pi)
-        entropy = 0.5 + 0.5 * math.log(2 * math.pi) + b.log()
+            logp = first
+            return (logp * action).sum(-1), -(logp.exp() * logp).sum(-1)
+        mean = first
+        logp = -0.5 * ((action - mean) / std).square() - std.log() - 0.5 * math.log(2 * math.pi)
+        entropy = 0.5 + 0.5 * math.log(2 * math.pi) + std.log()
         return logp.sum(-1), entropy.sum(-1)
 
     def _value(self, head: torch.nn.Module, feat: Tensor) -> Tensor:
