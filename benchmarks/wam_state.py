@@ -23,6 +23,13 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "wam_state"
 RUNS = Path("runs/bench_state")
 MILESTONES = (10_000, 20_000, 30_000, 50_000, 100_000)
+#: Agent label -> `wam train` flags.
+AGENT_FLAGS = {
+    "wam": ["--agent", "wam"],
+    "wam-decoupled": ["--agent", "wam", "--coupling", "decoupled"],
+    "wam-pathwise": ["--agent", "wam", "--wam.actor-grad", "pathwise"],
+    "dreamerv3": ["--agent", "dreamerv3"],
+}
 
 
 def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, extra: list[str], obs: list[str]) -> None:
@@ -41,8 +48,7 @@ def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, ex
     if (out / "checkpoint" / "COMPLETE").is_file():
         cmd += ["--resume", str(out)]
     else:
-        agent_flags = ["--agent", "wam", "--coupling", "decoupled"] if agent == "wam-decoupled" else ["--agent", agent]
-        cmd += [*agent_flags, "--env", f"metaworld/{task}", "--obs", *obs, "--steps", str(steps), "--seed", str(seed),
+        cmd += [*AGENT_FLAGS[agent], "--env", f"metaworld/{task}", "--obs", *obs, "--steps", str(steps), "--seed", str(seed),
                 "--train-ratio", str(train_ratio), "--out", str(out), "--no-progress", *extra]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
@@ -149,7 +155,7 @@ def main() -> None:
     """CLI: ``run`` a grid or ``summarize`` the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["run", "summarize"])
-    parser.add_argument("--agents", nargs="+", default=["wam"], help="wam, wam-decoupled, dreamerv3")
+    parser.add_argument("--agents", nargs="+", default=["wam"], choices=sorted(AGENT_FLAGS))
     parser.add_argument("--tasks", nargs="+", default=["reach-v3", "button-press-topdown-v3"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=100_000)

@@ -261,18 +261,20 @@ class PandaEnv(gym.Env):
         if camera not in CAMERAS:
             raise ValueError(f"unknown panda camera {camera!r}; valid cameras are {sorted(CAMERAS)}")
         envs = _panda_gym()
-        self.cfg, self.spec_task = cfg, TASKS[cfg.task]
-        self._env = getattr(envs, self.spec_task.env_class)(render_mode="rgb_array", reward_type=cfg.reward_type, control_type="ee", renderer="Tiny")
+        self.cfg, self.task_spec = cfg, TASKS[cfg.task]
+        self._env = getattr(envs, self.task_spec.env_class)(render_mode="rgb_array", reward_type=cfg.reward_type, control_type="ee", renderer="Tiny")
+        # Per instance: the frame rate is the control rate (panda-gym writes it into a shared class dict instead).
+        self.metadata = {"render_modes": ["rgb_array"], "render_fps": 1.0 / self._env.sim.dt}
         client = self._env.sim.physics_client
         _make_goal_markers_pale(client)
         self._camera = PyBulletCamera(client, CAMERAS[camera], cfg.image_size) if {RGB, DEPTH} & set(cfg.obs) else None
         self._render_camera: PyBulletCamera | None = None
-        self._horizon = self.spec_task.horizon if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.action_repeat
+        self._horizon = self.task_spec.horizon if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.action_repeat
         self._steps = 0
         self._last: dict[str, np.ndarray] | None = None
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
         sizes = {RGB: image_space(cfg.image_size, 3, depth=False), DEPTH: image_space(cfg.image_size, 1, depth=True)}
-        sizes.update({PROPRIO: vector_space(PROPRIO_DIM), STATE: vector_space(self.spec_task.state_dim)})
+        sizes.update({PROPRIO: vector_space(PROPRIO_DIM), STATE: vector_space(self.task_spec.state_dim)})
         self.observation_space = gym.spaces.Dict({key: sizes[key] for key in cfg.obs})
 
     def _observe(self, raw: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -1,0 +1,6 @@
+"""Benchmarks: pre-registered suites (``suite``), a resumable grid runner (``runner``), statistics (``aggregate``)
+and the results page (``report``). The command line is ``wam bench`` (``wam.cli.bench``)."""
+
+from wam.bench.suite import ClaimSpec, Suite, SuiteError, TaskSpec, load_suite, parse_suite
+
+__all__ = ["ClaimSpec", "Suite", "SuiteError", "TaskSpec", "load_suite", "parse_suite"]

@@ -1,0 +1,304 @@
+"""Statistics of a suite's results: IQM with stratified-bootstrap CIs, probability of improvement, steps to threshold.
+
+Follows Agarwal et al. (2021, "Deep RL at the edge of the statistical precipice") and uses ``rliable.metrics``
+for the interquartile mean and the probability of improvement. The stratified bootstrap (resample runs with
+replacement within each task, percentile 95% interval) is written here rather than taken from
+``rliable.library``, because that module needs ``arch``, whose releases either fail to import beside pandas 3
+(arch 7.2) or reject the ``random_state`` argument rliable 1.2 passes (arch 8). Resampling whole runs also keeps
+each run's learning curve intact, which steps-to-threshold needs.
+
+Scores are arrays ``(runs, tasks)`` or, for curves, ``(runs, tasks, milestones)``. A task with fewer seeds than
+another enters an aggregate with its first ``n`` seeds, ``n`` the smallest count, so every task weighs the same.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from rliable import metrics as rl_metrics
+
+from wam.bench.runner import read_curve, reached
+from wam.bench.suite import ClaimSpec, Suite
+
+#: Minimum seeds per cell before a claim can be anything but "inconclusive".
+MIN_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its 95% bootstrap interval and the data it came from."""
+
+    point: float
+    lo: float
+    hi: float
+    seeds: int
+    """Seeds per task used."""
+    tasks: int = 1
+    """Tasks used."""
+    censored: bool = False
+    """Steps-to-threshold only: the threshold was not reached within the budget (``point`` is then budget + eval_every)."""
+
+    def overlaps(self, other: "Estimate") -> bool:
+        """Whether the two intervals overlap."""
+        return self.lo <= other.hi and other.lo <= self.hi
+
+
+def iqm(scores: np.ndarray) -> float:
+    """Interquartile mean over all runs and tasks (rliable's ``aggregate_iqm``)."""
+    return float(rl_metrics.aggregate_iqm(scores))
+
+
+def stratified_bootstrap(arrays: list[np.ndarray], func: Callable[..., float], reps: int = 2000, seed: int = 0,
+                         size: float = 0.95) -> tuple[float, float, float]:
+    """``func(*arrays)`` and its percentile interval, resampling runs (axis 0) within each task (axis 1) of each array."""
+    rng = np.random.default_rng(seed)
+    point = float(func(*arrays))
+    stats = np.empty(reps)
+    for i in range(reps):
+        resampled = []
+        for a in arrays:
+            runs, tasks = a.shape[:2]
+            idx = rng.integers(0, runs, size=(runs, tasks))  # (N, K): which run stands in for run n of task k
+            resampled.append(a[idx, np.arange(tasks)[None, :]])
+        stats[i] = func(*resampled)
+    alpha = (1.0 - size) / 2.0
+    lo, hi = np.percentile(stats, [100 * alpha, 100 * (1 - alpha)])
+    return point, float(lo), float(hi)
+
+
+# ---------------------------------------------------------------- loading
+
+
+@dataclass
+class Results:
+    """Evaluation curves of a suite: ``curves[agent][task][seed]`` = rows sorted by env steps."""
+
+    suite: Suite
+    curves: dict[str, dict[str, dict[int, list[dict]]]]
+
+    def success_at(self, agent: str, task: str, step: int) -> dict[int, float]:
+        """{seed: success of the last evaluation at or before ``step``} over the seeds that got to ``step``."""
+        out = {}
+        for seed, rows in sorted(self.curves.get(agent, {}).get(task, {}).items()):
+            if rows and rows[-1]["env_steps"] >= step:
+                before = [r for r in rows if r["env_steps"] <= step]
+                if before and before[-1].get("eval/success") is not None:
+                    out[seed] = float(before[-1]["eval/success"])
+        return out
+
+    def complete_seeds(self, agent: str, task: str) -> list[int]:
+        """Seeds of a cell whose curve reached the budget."""
+        return sorted(s for s, rows in self.curves.get(agent, {}).get(task, {}).items() if reached(rows, self.suite.budget))
+
+    def seeds(self, agent: str, task: str) -> list[int]:
+        """Seeds of a cell with any evaluation."""
+        return sorted(self.curves.get(agent, {}).get(task, {}))
+
+    def curve_matrix(self, agent: str, task: str, seeds: list[int]) -> np.ndarray:
+        """Success at every milestone, ``(len(seeds), len(milestones))``, for complete seeds."""
+        return np.array([[self.success_at(agent, task, m)[s] for m in self.suite.milestones] for s in seeds])
+
+
+def load_results(suite: Suite, results_root: str | Path) -> Results:
+    """Read ``<results_root>/<suite>/<agent>/<task>/seed<k>.jsonl`` for the suite's agents and tasks."""
+    root = Path(results_root) / suite.name
+    curves: dict[str, dict[str, dict[int, list[dict]]]] = {}
+    for agent in suite.agents:
+        for task in suite.tasks:
+            for path in sorted((root / agent / task.name).glob("seed*.jsonl")):
+                seed = path.stem.removeprefix("seed")
+                rows = read_curve(path)
+                if seed.isdigit() and rows:
+                    curves.setdefault(agent, {}).setdefault(task.name, {})[int(seed)] = rows
+    return Results(suite, curves)
+
+
+# ---------------------------------------------------------------- estimates
+
+
+def _stack(columns: list[list[float]]) -> np.ndarray:
+    """Per-task score lists → ``(n, tasks)`` with ``n`` the smallest count (first ``n`` seeds of each task)."""
+    n = min(len(c) for c in columns)
+    return np.array([c[:n] for c in columns]).T
+
+
+def success_estimate(results: Results, agent: str, tasks: list[str], step: int, reps: int = 2000) -> Estimate | None:
+    """IQM success at ``step`` over ``tasks`` (one task = one cell), or None when a task has no seed there."""
+    columns = [list(results.success_at(agent, t, step).values()) for t in tasks]
+    if not columns or any(not c for c in columns):
+        return None
+    scores = _stack(columns)
+    point, lo, hi = stratified_bootstrap([scores], iqm, reps)
+    return Estimate(point, lo, hi, seeds=scores.shape[0], tasks=scores.shape[1])
+
+
+def covered_tasks(results: Results, agent: str, step: int) -> list[str]:
+    """Tasks of the suite on which ``agent`` has at least one seed at ``step``."""
+    return [t.name for t in results.suite.tasks if results.success_at(agent, t.name, step)]
+
+
+def probability_of_improvement(results: Results, x: str, y: str, step: int, reps: int = 2000) -> tuple[Estimate | None, list[str]]:
+    """P(X > Y) at ``step`` averaged over the tasks both agents cover (rliable's definition), with its CI."""
+    tasks = [t for t in covered_tasks(results, x, step) if t in covered_tasks(results, y, step)]
+    if not tasks:
+        return None, tasks
+    sx = _stack([list(results.success_at(x, t, step).values()) for t in tasks])
+    sy = _stack([list(results.success_at(y, t, step).values()) for t in tasks])
+    point, lo, hi = stratified_bootstrap([sx, sy], lambda a, b: rl_metrics.probability_of_improvement(a, b), reps)
+    return Estimate(point, lo, hi, seeds=min(sx.shape[0], sy.shape[0]), tasks=len(tasks)), tasks
+
+
+def steps_to_threshold_of(curves: np.ndarray, milestones: list[int], threshold: float, censored_at: int) -> float:
+    """First milestone at which the IQM (over runs and tasks) of ``curves (N, K, M)`` reaches ``threshold``."""
+    iqm_curve = [iqm(curves[:, :, j]) for j in range(curves.shape[2])]
+    for step, value in zip(milestones, iqm_curve):
+        if value >= threshold - 1e-9:
+            return float(step)
+    return float(censored_at)
+
+
+def _curves(results: Results, agent: str, tasks: list[str]) -> np.ndarray | None:
+    """Complete learning curves ``(n, tasks, milestones)`` of ``agent`` (None when a task has none)."""
+    per_task = [results.complete_seeds(agent, t) for t in tasks]
+    if not tasks or any(not s for s in per_task):
+        return None
+    n = min(len(s) for s in per_task)
+    return np.stack([results.curve_matrix(agent, t, s[:n]) for t, s in zip(tasks, per_task)], axis=1)  # (N, K, M)
+
+
+def censor_value(suite: Suite) -> int:
+    """The value standing for "not reached within the budget"."""
+    return suite.budget + suite.eval_every
+
+
+def steps_estimate(results: Results, agent: str, tasks: list[str], threshold: float, reps: int = 2000) -> Estimate | None:
+    """Env steps for ``agent``'s IQM success curve over ``tasks`` (complete runs only) to reach ``threshold``."""
+    curves = _curves(results, agent, tasks)
+    if curves is None:
+        return None
+    suite = results.suite
+    fn = lambda c: steps_to_threshold_of(c, suite.milestones, threshold, censor_value(suite))  # noqa: E731
+    point, lo, hi = stratified_bootstrap([curves], fn, reps)
+    return Estimate(point, lo, hi, seeds=curves.shape[0], tasks=curves.shape[1], censored=point >= censor_value(suite))
+
+
+def steps_ratio(results: Results, agent: str, baseline: str, tasks: list[str], threshold: float, reps: int = 2000) -> Estimate | None:
+    """Steps-to-threshold of ``agent`` / ``baseline`` on the same tasks; censored values count as budget + eval_every."""
+    a, b = _curves(results, agent, tasks), _curves(results, baseline, tasks)
+    if a is None or b is None:
+        return None
+    suite = results.suite
+    steps = lambda c: steps_to_threshold_of(c, suite.milestones, threshold, censor_value(suite))  # noqa: E731
+    point, lo, hi = stratified_bootstrap([a, b], lambda x, y: steps(x) / max(steps(y), 1.0), reps)
+    censored = max(steps(a), steps(b)) >= censor_value(suite)
+    return Estimate(point, lo, hi, seeds=min(a.shape[0], b.shape[0]), tasks=len(tasks), censored=censored)
+
+
+def complete_tasks(results: Results, agents: list[str], min_seeds: int = 1) -> list[str]:
+    """Tasks on which every agent in ``agents`` has at least ``min_seeds`` complete runs."""
+    return [t.name for t in results.suite.tasks if all(len(results.complete_seeds(a, t.name)) >= min_seeds for a in agents)]
+
+
+# ---------------------------------------------------------------- claims
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The data's answer to a claim."""
+
+    claim: ClaimSpec
+    verdict: str
+    """``supported``, ``not supported`` or ``inconclusive``."""
+    detail: str
+    """The numbers behind the verdict, in words."""
+
+    @property
+    def label(self) -> str:
+        """The verdict as printed: ``inconclusive`` reads "inconclusive at this scale"."""
+        return "inconclusive at this scale" if self.verdict == "inconclusive" else self.verdict
+
+
+def _fmt(e: Estimate, pct: bool) -> str:
+    if pct:
+        return f"{e.point:.0%} [{e.lo:.0%}, {e.hi:.0%}]"
+    return f"{e.point:,.0f} [{e.lo:,.0f}, {e.hi:,.0f}]"
+
+
+def judge_success_claim(results: Results, claim: ClaimSpec, reps: int = 2000) -> Verdict:
+    """Final success of ``claim.agent`` minus ``claim.baseline`` (on ``claim.task`` or all tasks) vs ``claim.claimed``."""
+    suite, step = results.suite, results.suite.budget
+    tasks = [claim.task] if claim.task else [t.name for t in suite.tasks]
+    counts = {a: min(len(results.complete_seeds(a, t)) for t in tasks) for a in (claim.agent, claim.baseline)}
+    where = claim.task or f"the {len(tasks)} tasks"
+    if min(counts.values()) < MIN_SEEDS:
+        seeds = ", ".join(f"{a}: {n}" for a, n in counts.items())
+        return Verdict(claim, "inconclusive", f"complete seeds on {where} ({seeds}); "
+                                              f"a verdict needs at least {MIN_SEEDS} per agent and task")
+    ea, eb = (success_estimate(results, a, tasks, step, reps) for a in (claim.agent, claim.baseline))
+    sa, sb = (_stack([list(results.success_at(a, t, step).values()) for t in tasks]) for a in (claim.agent, claim.baseline))
+    d, dlo, dhi = stratified_bootstrap([sa, sb], lambda x, y: iqm(x) - iqm(y), reps)
+    numbers = (f"IQM success at {step:,} env steps on {where}: {claim.agent} {_fmt(ea, True)} vs {claim.baseline} "
+               f"{_fmt(eb, True)} (n = {ea.seeds} / {eb.seeds} seeds); difference {d * 100:+.0f} points [{dlo * 100:+.0f}, {dhi * 100:+.0f}], "
+               f"claimed {claim.claimed * 100:+.0f}")
+    if ea.overlaps(eb):
+        return Verdict(claim, "inconclusive", f"the 95% CIs overlap. {numbers}")
+    if ea.lo > eb.hi and dhi >= claim.claimed:
+        return Verdict(claim, "supported", numbers)
+    if ea.lo > eb.hi:
+        return Verdict(claim, "not supported", f"{claim.agent} is better, but by less than claimed. {numbers}")
+    return Verdict(claim, "not supported", f"{claim.baseline} is better. {numbers}")
+
+
+def judge_steps_claim(results: Results, claim: ClaimSpec, reps: int = 2000) -> Verdict:
+    """Steps-to-threshold ratio ``claim.agent`` / ``claim.baseline`` on tasks with enough seeds vs ``claim.claimed``."""
+    suite = results.suite
+    threshold = claim.threshold if claim.threshold is not None else suite.thresholds[0]
+    pair = [claim.agent, claim.baseline]
+    candidates = [claim.task] if claim.task else [t.name for t in suite.tasks]
+    tasks = [t for t in complete_tasks(results, pair, MIN_SEEDS) if t in candidates]
+    if not tasks:
+        return Verdict(claim, "inconclusive", f"no task has {MIN_SEEDS} complete seeds of both "
+                                              f"{claim.agent} and {claim.baseline} yet")
+    ea, eb = (steps_estimate(results, a, tasks, threshold, reps) for a in pair)
+    ratio = steps_ratio(results, claim.agent, claim.baseline, tasks, threshold, reps)
+    cover = f"{len(tasks)} of {len(candidates)} tasks ({', '.join(tasks)})"
+
+    def steps_text(e: Estimate) -> str:
+        return f"> {suite.budget:,} (not reached)" if e.censored else _fmt(e, False)
+
+    numbers = (f"env steps for the IQM success to reach {threshold:.0%} on {cover}: {claim.agent} {steps_text(ea)} vs "
+               f"{claim.baseline} {steps_text(eb)} (n = {ea.seeds} / {eb.seeds} seeds); ratio {ratio.point:.2f} "
+               f"[{ratio.lo:.2f}, {ratio.hi:.2f}], claimed ≤ {claim.claimed:.2f}")
+    if ea.censored and eb.censored:
+        return Verdict(claim, "inconclusive", f"neither agent reached {threshold:.0%} within "
+                                              f"{suite.budget:,} env steps on {cover}")
+    if eb.censored:
+        numbers += f" ({claim.baseline}'s steps are censored at the budget, so the ratio is an upper bound)"
+    if ea.overlaps(eb):
+        return Verdict(claim, "inconclusive", f"the 95% CIs overlap. {numbers}")
+    if ea.hi < eb.lo and ratio.lo <= claim.claimed:
+        return Verdict(claim, "supported", numbers)
+    if ea.hi < eb.lo:
+        return Verdict(claim, "not supported", f"{claim.agent} needs fewer steps, but not as few as claimed. {numbers}")
+    return Verdict(claim, "not supported", f"{claim.agent} needs more steps. {numbers}")
+
+
+def judge_claims(results: Results, reps: int = 2000) -> list[Verdict]:
+    """A verdict for every claim registered in the suite."""
+    judges = {"success": judge_success_claim, "steps": judge_steps_claim}
+    return [judges[c.kind](results, c, reps) for c in results.suite.claims]
+
+
+def seed_counts(results: Results) -> dict[tuple[str, str], tuple[int, int]]:
+    """{(agent, task): (complete seeds, seeds with any evaluation)} for every cell of the suite."""
+    return {(a, t.name): (len(results.complete_seeds(a, t.name)), len(results.seeds(a, t.name)))
+            for a in results.suite.agents for t in results.suite.tasks}
+
+
+def is_finite(x: float | None) -> bool:
+    """True for a real number (not None / NaN / inf)."""
+    return x is not None and math.isfinite(x)

@@ -1,0 +1,241 @@
+"""``benchmarks/RESULTS.md`` and the PNG curves, written from whatever results exist (never from hand-typed numbers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from wam.bench.aggregate import (Estimate, Results, Verdict, censor_value, complete_tasks, covered_tasks, is_finite,
+                                 judge_claims, load_results, probability_of_improvement, seed_counts, steps_estimate,
+                                 steps_ratio, success_estimate)
+from wam.bench.suite import Suite
+
+BASELINE = "dreamerv3"
+
+
+def _ci(e: Estimate | None, pct: bool = True) -> str:
+    if e is None:
+        return "–"
+    if pct:
+        return f"{e.point:.0%} [{e.lo:.0%}, {e.hi:.0%}]"
+    return f"{e.point:.2f} [{e.lo:.2f}, {e.hi:.2f}]"
+
+
+def _steps(e: Estimate | None, suite: Suite) -> str:
+    if e is None:
+        return "–"
+    if e.censored:
+        return f"> {suite.budget / 1000:g}k"
+    hi = f"> {suite.budget / 1000:g}k" if e.hi >= censor_value(suite) else f"{e.hi / 1000:g}k"
+    return f"{e.point / 1000:g}k [{e.lo / 1000:g}k, {hi}]"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def completeness_table(results: Results) -> list[str]:
+    """Seeds per cell: complete / started, out of the suite's seed count."""
+    suite, counts = results.suite, seed_counts(results)
+    rows = []
+    for agent in suite.agents:
+        cells = []
+        for task in suite.tasks:
+            done, started = counts[(agent, task.name)]
+            mark = " ✓" if done >= suite.seeds else ""
+            cells.append(f"{done}/{suite.seeds}{mark}" + (f" (+{started - done} running)" if started > done else ""))
+        rows.append([agent, *cells])
+    return _table(["agent", *[t.name for t in suite.tasks]], rows)
+
+
+def success_tables(results: Results, reps: int) -> list[str]:
+    """Final IQM success per task and aggregated, then the aggregate at every milestone."""
+    suite = results.suite
+    agents = list(suite.agents)
+    rows = []
+    for task in suite.tasks:
+        cells = [success_estimate(results, a, [task.name], suite.budget, reps) for a in agents]
+        rows.append([task.name, *[_ci(e) + (f" (n={e.seeds})" if e else "") for e in cells]])
+    agg = []
+    for a in agents:
+        tasks = covered_tasks(results, a, suite.budget)
+        e = success_estimate(results, a, tasks, suite.budget, reps) if tasks else None
+        agg.append(_ci(e) + (f" ({e.tasks}/{len(suite.tasks)} tasks, n={e.seeds})" if e else ""))
+    rows.append(["**aggregate**", *agg])
+    lines = [f"Success rate at {suite.budget:,} env steps: interquartile mean over seeds (and tasks for the aggregate), "
+             "95% stratified-bootstrap CI; n = seeds per task.", "", *_table(["task", *agents], rows), ""]
+    header = ["agent", *[f"{m / 1000:g}k" for m in suite.milestones]]
+    milestone_rows = []
+    for a in agents:
+        cells = []
+        for m in suite.milestones:
+            tasks = covered_tasks(results, a, m)
+            e = success_estimate(results, a, tasks, m, reps) if tasks else None
+            cells.append(_ci(e) + (f" ({e.tasks}t×{e.seeds}s)" if e else ""))
+        milestone_rows.append([a, *cells])
+    lines += ["Aggregate IQM success over the tasks each agent has reached that point on (`Kt×Ns` = tasks × seeds per task):",
+              "", *_table(header, milestone_rows), ""]
+    return lines
+
+
+def improvement_table(results: Results, reps: int) -> list[str]:
+    """Probability of improvement for every pair of agents, at the budget."""
+    agents, suite = list(results.suite.agents), results.suite
+    rows = []
+    for i, x in enumerate(agents):
+        for y in agents[i + 1:]:
+            e, tasks = probability_of_improvement(results, x, y, suite.budget, reps)
+            rows.append([x, y, _ci(e, pct=False), f"{len(tasks)}" + (f" (n={e.seeds})" if e else "")])
+    return [f"Probability of improvement P(X > Y) at {suite.budget:,} env steps (rliable's definition; 0.5 = no difference), "
+            "over the tasks both agents have reached it on.", "", *_table(["X", "Y", "P(X > Y) [95% CI]", "tasks"], rows), ""]
+
+
+def steps_table(results: Results, reps: int) -> list[str]:
+    """Env steps for the IQM success curve to reach each threshold, and the ratio to the baseline on shared tasks."""
+    suite = results.suite
+    agents = list(suite.agents)
+    baseline = BASELINE if BASELINE in suite.agents else None
+    rows = []
+    for threshold in suite.thresholds:
+        for a in agents:
+            tasks = complete_tasks(results, [a])
+            e = steps_estimate(results, a, tasks, threshold, reps) if tasks else None
+            per_task = [_steps(steps_estimate(results, a, [t.name], threshold, reps) if t.name in tasks else None, suite)
+                        for t in suite.tasks]
+            ratio = "–"
+            if baseline and a != baseline:
+                shared = complete_tasks(results, [a, baseline])
+                r = steps_ratio(results, a, baseline, shared, threshold, reps) if shared else None
+                ratio = _ci(r, pct=False) + (f" ({r.tasks} tasks{', censored' if r.censored else ''})" if r else "")
+            rows.append([f"{threshold:.0%}", a, _steps(e, suite) + (f" ({e.tasks} tasks)" if e else ""), ratio, *per_task])
+    header = ["threshold", "agent", "aggregate", f"ratio to {baseline or '–'}", *[t.name for t in suite.tasks]]
+    return [f"Env steps until the IQM success curve (complete runs only) first reaches the threshold, 95% CI; "
+            f"`> {suite.budget / 1000:g}k` = not reached within the budget. The ratio uses the tasks both agents completed.",
+            "", *_table(header, rows), ""]
+
+
+def throughput_table(suite: Suite, results_root: Path) -> list[str]:
+    """Mean throughput per agent and observation kind over finished runs."""
+    keys = ("env_steps_per_s", "updates_per_s", "wall_clock_per_100k_s", "act_ms_p50", "act_ms_p95")
+    rows = []
+    for agent in suite.agents:
+        groups: dict[str, list[dict]] = {}
+        for task in suite.tasks:
+            for path in sorted((results_root / suite.name / agent / task.name).glob("seed*.throughput.json")):
+                groups.setdefault("+".join(task.obs), []).append(json.loads(path.read_text()))
+        for obs, records in sorted(groups.items()):
+            means = {}
+            for k in keys:
+                values = [r[k] for r in records if is_finite(r.get(k))]
+                means[k] = float(np.mean(values)) if values else None
+            fmt = lambda k, f: "–" if means[k] is None else format(means[k], f)  # noqa: E731
+            rows.append([agent, obs, str(len(records)), fmt("env_steps_per_s", ".1f"), fmt("updates_per_s", ".2f"),
+                         "–" if means["wall_clock_per_100k_s"] is None else f"{means['wall_clock_per_100k_s'] / 3600:.1f} h",
+                         f"{fmt('act_ms_p50', '.1f')} / {fmt('act_ms_p95', '.1f')}"])
+    if not rows:
+        return ["No finished runs yet.", ""]
+    return ["Means over finished runs (each single-threaded, several side by side on a shared machine; wall-clock "
+            "includes evaluation).", "",
+            *_table(["agent", "obs", "runs", "env steps/s", "updates/s", "wall-clock / 100k steps", "act() ms p50 / p95"], rows), ""]
+
+
+def plot_curves(results: Results, path: Path, reps: int = 1000) -> Path:
+    """Success vs env steps, IQM over seeds with 95% CI bands: one panel per task plus an aggregate panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suite = results.suite
+    panels = [(t.name, [t.name]) for t in suite.tasks] + [("aggregate (IQM over tasks)", None)]
+    cols = min(4, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    colors = {a: f"C{i}" for i, a in enumerate(suite.agents)}
+    for ax, (title, tasks) in zip(axes.flat, panels):
+        for agent in suite.agents:
+            points = []  # (env steps, IQM, CI low, CI high)
+            chosen = tasks if tasks is not None else [t.name for t in suite.tasks if results.seeds(agent, t.name)]
+            for m in suite.milestones:
+                e = success_estimate(results, agent, chosen, m, reps) if chosen else None
+                if e is not None:
+                    points.append((m, e.point, e.lo, e.hi))
+            if points:
+                xs, ys, los, his = zip(*points)
+                n = min(len(results.seeds(agent, t)) for t in chosen)
+                ax.plot(xs, ys, color=colors[agent], label=f"{agent} (n={n})", marker="o", markersize=3)
+                ax.fill_between(xs, los, his, color=colors[agent], alpha=0.2)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("success rate")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlim(0, suite.budget)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(f"{suite.name}: IQM success, 95% stratified-bootstrap CI", fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def protocol_lines(suite: Suite) -> list[str]:
+    """The suite's matched protocol, agents and tasks."""
+    lines = [suite.description.strip(), ""] if suite.description.strip() else []
+    lines += [f"Protocol (the same for every agent; file `{suite.path}`): {suite.budget:,} env steps, train ratio "
+              f"{suite.train_ratio:g}, evaluation every {suite.eval_every:,} env steps with {suite.eval_episodes} episodes "
+              f"(success = the episode reached the task's success at any step), seeds {suite.seeds}, thresholds "
+              f"{', '.join(f'{x:.0%}' for x in suite.thresholds)}; flags for every run: `{' '.join(suite.common_flags) or '–'}`.", ""]
+    lines += _table(["agent", "flags"], [[a, f"`{' '.join(f)}`"] for a, f in suite.agents.items()]) + [""]
+    lines += _table(["task", "env", "obs", "flags"], [[t.name, t.env, "+".join(t.obs), f"`{' '.join(t.flags)}`" if t.flags else "–"]
+                                                     for t in suite.tasks]) + [""]
+    return lines
+
+
+def suite_section(suite: Suite, results_root: Path, md_dir: Path, reps: int) -> tuple[list[str], list[Verdict]]:
+    """The Markdown section of one suite, and its claim verdicts (the plot is written beside its results)."""
+    results = load_results(suite, results_root)
+    verdicts = judge_claims(results, reps)
+    png = plot_curves(results, results_root / suite.name / "success.png", reps=min(reps, 1000))
+    lines = [f"## Suite `{suite.name}`", "", *protocol_lines(suite), "### Completeness", "",
+             "Complete seeds / pre-registered seeds per cell (✓ = complete).", "", *completeness_table(results), "",
+             "### Success", "", *success_tables(results, reps), f"![{suite.name} curves]({os.path.relpath(png, md_dir)})", "",
+             "### Probability of improvement", "", *improvement_table(results, reps),
+             "### Environment steps to reach a success threshold", "", *steps_table(results, reps),
+             "### Throughput", "", *throughput_table(suite, results_root)]
+    if verdicts:
+        lines += ["### Claims", "", *[f"* **{v.claim.text}**: **{v.label}** — {v.detail}." for v in verdicts], ""]
+    return lines, verdicts
+
+
+def write_report(suites: list[Suite], results_root: str | Path = "benchmarks/results", out: str | Path = "benchmarks/RESULTS.md",
+                 reps: int = 2000, command: str = "wam bench <suite> --report-only") -> Path:
+    """Write the results page for ``suites`` (and their plots); returns its path."""
+    results_root, out = Path(results_root), Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sections, verdicts = [], []
+    for suite in suites:
+        lines, vs = suite_section(suite, results_root, out.parent, reps)
+        sections += lines
+        verdicts += [(suite.name, v) for v in vs]
+    head = ["# Benchmark results", "",
+            f"Generated by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from the evaluation curves "
+            f"in `{results_root}/`; every number below is computed from those files (do not edit by hand). Suites are "
+            "pre-registered in `benchmarks/suites/`: budgets, train ratio, seeds and thresholds were fixed before any result.",
+            "", "Statistics follow Agarwal et al. (2021): interquartile mean (IQM) with 95% stratified-bootstrap confidence "
+            f"intervals (runs resampled within each task), probability of improvement, and steps to a success threshold. "
+            "A claim is *inconclusive at this scale* while a cell it needs has fewer than 3 complete seeds or the two "
+            "agents' 95% CIs overlap.", "", "## Claims", ""]
+    if verdicts:
+        head += [f"* **{v.claim.text}** (suite `{name}`): **{v.label}** — {v.detail}." for name, v in verdicts]
+    else:
+        head += ["No suite with registered claims has results yet."]
+    out.write_text("\n".join(head + [""] + sections).rstrip() + "\n")
+    return out

@@ -1,0 +1,283 @@
+"""Run a suite's grid (agent × task × seed) as ``wam train`` subprocesses, resumably and side by side.
+
+* A run whose evaluation curve in the results folder reaches the budget is never run again; a killed run
+  (one with a checkpoint) continues with ``wam train --resume``; one killed before its first checkpoint starts over.
+* ``jobs`` runs share the machine, each single-threaded (``--threads 1``, ``OMP_NUM_THREADS=1``).
+* Every run's ``eval.jsonl`` is copied to ``<results>/<suite>/<agent>/<task>/seed<k>.jsonl`` every
+  ``sync_every`` seconds while it trains and when it ends, so reports can be written from partial data.
+* A finished run also gets ``seed<k>.throughput.json``: env steps/s, updates/s, wall-clock per 100k env steps
+  and ``act()`` latency (measured in a child process on the run's own environment).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from wam.bench.suite import Suite, SuiteError, TaskSpec
+from wam.envs.registry import suggest
+from wam.io.metrics import read_jsonl
+from wam.io.pretrained import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the grid: an agent on a task with a seed."""
+
+    agent: str
+    task: TaskSpec
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """``agent/task/seed<k>``: the run's relative folder in the runs and results trees."""
+        return f"{self.agent}/{self.task.name}/seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class BenchPaths:
+    """Where a suite's runs (large, not committed) and results (small, committed) live."""
+
+    runs: Path = Path("runs/bench")
+    """Root of the ``wam train`` run folders."""
+    results: Path = Path("benchmarks/results")
+    """Root of the committed evaluation curves and throughput files."""
+
+    def run_dir(self, suite: Suite, run: RunSpec) -> Path:
+        """The run's ``wam train --out`` folder."""
+        return Path(self.runs) / suite.name / run.key
+
+    def curve(self, suite: Suite, run: RunSpec) -> Path:
+        """The run's committed evaluation curve."""
+        return Path(self.results) / suite.name / f"{run.key}.jsonl"
+
+    def throughput(self, suite: Suite, run: RunSpec) -> Path:
+        """The run's committed throughput record."""
+        return Path(self.results) / suite.name / f"{run.key}.throughput.json"
+
+    def log(self, suite: Suite, run: RunSpec) -> Path:
+        """The run's stdout / stderr (appended across attempts)."""
+        return Path(self.runs) / suite.name / "logs" / f"{run.agent}__{run.task.name}__seed{run.seed}.log"
+
+
+def expand_grid(suite: Suite, seeds: int | None = None, agents: tuple[str, ...] = (), tasks: tuple[str, ...] = ()) -> list[RunSpec]:
+    """The grid, seed-major (every cell gets seed 0 before any gets seed 1), optionally filtered."""
+    for wanted, known, what in ((agents, list(suite.agents), "agent"), (tasks, [t.name for t in suite.tasks], "task")):
+        for name in wanted:
+            if name not in known:
+                raise SuiteError(f"suite {suite.name!r} has no {what} {name!r}{suggest(name, known)} Valid: {known}")
+    n = suite.seeds if seeds is None else seeds
+    if n < 1:
+        raise SuiteError(f"seeds={n} must be >= 1")
+    return [RunSpec(agent, task, seed) for seed in range(n) for task in suite.tasks
+            if not tasks or task.name in tasks for agent in suite.agents if not agents or agent in agents]
+
+
+def train_command(suite: Suite, run: RunSpec, run_dir: Path) -> list[str]:
+    """The ``wam train`` command of a run: ``--resume`` when it has a checkpoint, else the full protocol."""
+    cmd = [sys.executable, "-m", "wam.cli.main", "train"]
+    if (run_dir / "checkpoint" / "COMPLETE").is_file():
+        return cmd + ["--resume", str(run_dir)]
+    return cmd + [*suite.agents[run.agent], "--env", run.task.env, "--obs", *run.task.obs, *run.task.flags,
+                  *suite.common_flags, "--steps", str(suite.budget), "--seed", str(run.seed),
+                  "--train-ratio", str(suite.train_ratio), "--eval-every", str(suite.eval_every),
+                  "--eval-episodes", str(suite.eval_episodes), "--threads", "1", "--out", str(run_dir), "--no-progress"]
+
+
+def read_curve(path: Path) -> list[dict]:
+    """Evaluation rows sorted by env steps, one per env-step count (a resumed run's re-evaluation wins)."""
+    if not Path(path).is_file():
+        return []
+    rows = {int(r["env_steps"]): r for r in read_jsonl(path) if r.get("env_steps") is not None}
+    return [rows[k] for k in sorted(rows)]
+
+
+def sync_curve(run_dir: Path, target: Path) -> list[dict]:
+    """Copy a run's evaluation curve to ``target`` (atomically; only when it changed) and return it."""
+    rows = read_curve(run_dir / "eval.jsonl")
+    if rows:
+        text = "".join(json.dumps(r) + "\n" for r in rows).encode()
+        if not target.is_file() or target.read_bytes() != text:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(target, text)
+    return rows
+
+
+def reached(rows: list[dict], budget: int) -> bool:
+    """Whether an evaluation curve got to the end of the budget."""
+    return bool(rows) and int(rows[-1]["env_steps"]) >= budget
+
+
+def run_status(suite: Suite, run: RunSpec, paths: BenchPaths) -> str:
+    """``done`` (curve complete), ``resume`` (has a checkpoint) or ``new``."""
+    if reached(read_curve(paths.curve(suite, run)), suite.budget):
+        return "done"
+    run_dir = paths.run_dir(suite, run)
+    if (run_dir / "final").is_dir() and reached(sync_curve(run_dir, paths.curve(suite, run)), suite.budget):
+        return "done"
+    return "resume" if (run_dir / "checkpoint" / "COMPLETE").is_file() else "new"
+
+
+def _check_protocol(suite: Suite, run: RunSpec, run_dir: Path) -> None:
+    """Refuse to resume a run made under another protocol (the suite file changed after it started)."""
+    saved = json.loads((run_dir / "config.json").read_text())["train"]
+    expected = {"steps": suite.budget, "seed": run.seed, "train_ratio": suite.train_ratio, "eval_every": suite.eval_every,
+                "eval_episodes": suite.eval_episodes, "env": run.task.env}
+    wrong = {k: (saved.get(k), v) for k, v in expected.items() if saved.get(k) != v}
+    if wrong:
+        raise SuiteError(f"{run_dir} was started with another protocol ({', '.join(f'{k}: run {a!r} vs suite {b!r}' for k, (a, b) in wrong.items())}); "
+                         "a pre-registered suite must not change — restore it, or delete the run folder and its results")
+
+
+def throughput_record(run_dir: Path) -> dict[str, float]:
+    """Env steps/s, updates/s and wall-clock per 100k env steps of a finished run (over its whole wall-clock)."""
+    last = read_curve(run_dir / "eval.jsonl")[-1]
+    steps, wall = float(last["env_steps"]), max(float(last["wall_time"]), 1e-9)
+    record = {"env_steps": steps, "wall_clock_s": wall, "env_steps_per_s": steps / wall,
+              "updates_per_s": float(last.get("updates", 0.0)) / wall, "wall_clock_per_100k_s": wall * 100_000 / max(steps, 1.0)}
+    metrics = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").is_file() else []
+    if metrics:
+        record["peak_memory_mb"] = metrics[-1].get("charts/peak_memory_mb")
+    return record
+
+
+def measure_latency(run_dir: Path, steps: int = 200) -> dict[str, float]:
+    """``act()`` latency (p50 / p95 ms, one thread, batch of one) of a run's final agent on its own environment."""
+    from wam.agents.registry import load_agent
+    from wam.envs import make_vector
+    from wam.evaluation.latency import act_latency
+    from wam.io.pretrained import config_from_dict
+    from wam.training.config import TrainConfig
+
+    cfg = config_from_dict(TrainConfig, json.loads((run_dir / "config.json").read_text())["train"])
+    env = make_vector(cfg.env_config(), 1, asynchronous=False)
+    try:
+        return act_latency(load_agent(run_dir / "final", device="cpu"), env, steps=steps)
+    finally:
+        env.close()
+
+
+class BenchRunner:
+    """Schedules the not-yet-finished runs of a grid on ``jobs`` worker slots."""
+
+    def __init__(self, suite: Suite, paths: BenchPaths = BenchPaths(), jobs: int | None = None, sync_every: float = 60.0,
+                 latency_steps: int = 200, log: Callable[[str], None] = print):
+        self.suite, self.paths = suite, paths
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.sync_every, self.latency_steps, self.log = sync_every, latency_steps, log
+
+    def plan(self, grid: list[RunSpec]) -> list[tuple[RunSpec, str, list[str]]]:
+        """(run, status, command) for every run of the grid."""
+        rows = []
+        for run in grid:
+            run_dir = self.paths.run_dir(self.suite, run)
+            rows.append((run, run_status(self.suite, run, self.paths), train_command(self.suite, run, run_dir)))
+        return rows
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+        env.setdefault("MUJOCO_GL", "egl")
+        return env
+
+    def execute(self, run: RunSpec) -> bool:
+        """Train (or resume) one run, sync its curve and record its throughput; returns whether it succeeded."""
+        run_dir, log_path = self.paths.run_dir(self.suite, run), self.paths.log(self.suite, run)
+        if (run_dir / "checkpoint" / "COMPLETE").is_file():
+            _check_protocol(self.suite, run, run_dir)
+        elif run_dir.exists():
+            shutil.rmtree(run_dir)  # killed before its first checkpoint: its partial logs would mix with the new run's
+        cmd = train_command(self.suite, run, run_dir)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a") as log:
+            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
+            log.flush()
+            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=self._env()).returncode
+        rows = sync_curve(run_dir, self.paths.curve(self.suite, run))
+        if code != 0 or not reached(rows, self.suite.budget):
+            self.log(f"FAILED {run.key} (exit {code}); see {log_path}")
+            return False
+        self.record_throughput(run, run_dir, log_path)
+        return True
+
+    def record_throughput(self, run: RunSpec, run_dir: Path, log_path: Path) -> None:
+        """Write the run's throughput record, with ``act()`` latency measured in a child process."""
+        record = throughput_record(run_dir)
+        if self.latency_steps > 0:
+            out = run_dir / "latency.json"
+            cmd = [sys.executable, "-m", "wam.bench.runner", "latency", str(run_dir), str(out), str(self.latency_steps)]
+            with log_path.open("a") as log:
+                code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=self._env()).returncode
+            if code == 0 and out.is_file():
+                record.update(json.loads(out.read_text()))
+            else:
+                self.log(f"warning: act() latency of {run.key} could not be measured; see {log_path}")
+        target = self.paths.throughput(self.suite, run)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, (json.dumps(record, indent=2) + "\n").encode())
+
+    def run(self, grid: list[RunSpec], on_finished: Callable[[], None] | None = None) -> dict[str, list[str]]:
+        """Run every unfinished run of ``grid``; ``on_finished`` is called after each one (e.g. to refresh the report)."""
+        from tqdm import tqdm
+
+        plan = self.plan(grid)
+        todo = [run for run, status, _ in plan if status != "done"]
+        done = [run.key for run, status, _ in plan if status == "done"]
+        outcome: dict[str, list[str]] = {"skipped": done, "finished": [], "failed": []}
+        self.log(f"suite {self.suite.name}: {len(grid)} runs, {len(done)} already finished, {len(todo)} to run on {self.jobs} worker(s)")
+        for run, status, _ in plan:  # a finished run whose throughput was never recorded (e.g. results copied by hand)
+            run_dir = self.paths.run_dir(self.suite, run)
+            if status == "done" and not self.paths.throughput(self.suite, run).is_file() and (run_dir / "final").is_dir():
+                self.record_throughput(run, run_dir, self.paths.log(self.suite, run))
+        if not todo:
+            return outcome
+        bar = tqdm(total=len(grid), initial=len(done), desc=f"bench {self.suite.name}", unit="run")
+        previous_log, self.log = self.log, bar.write
+        try:
+            with ThreadPoolExecutor(self.jobs) as pool:
+                futures = {pool.submit(self.execute, run): run for run in todo}
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, timeout=self.sync_every, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        run = futures[future]
+                        try:
+                            ok = future.result()
+                        except Exception as e:  # one broken run must not stop the others
+                            self.log(f"FAILED {run.key}: {e}")
+                            ok = False
+                        outcome["finished" if ok else "failed"].append(run.key)
+                        bar.update(1)
+                        if ok:
+                            self.log(f"finished {run.key}")
+                        if on_finished is not None:
+                            on_finished()
+                    for run in todo:  # copy the curves of runs still training
+                        run_dir = self.paths.run_dir(self.suite, run)
+                        if (run_dir / "eval.jsonl").is_file():
+                            sync_curve(run_dir, self.paths.curve(self.suite, run))
+        finally:
+            bar.close()
+            self.log = previous_log
+        return outcome
+
+
+def _latency_main(argv: list[str]) -> None:
+    """``python -m wam.bench.runner latency RUN_DIR OUT_JSON [STEPS]`` (used by :meth:`BenchRunner.record_throughput`)."""
+    run_dir, out = Path(argv[0]), Path(argv[1])
+    steps = int(argv[2]) if len(argv) > 2 else 200
+    out.write_text(json.dumps(measure_latency(run_dir, steps)) + "\n")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["latency"] or len(sys.argv) < 4:
+        raise SystemExit("usage: python -m wam.bench.runner latency RUN_DIR OUT_JSON [STEPS]")
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    _latency_main(sys.argv[2:])
