@@ -114,7 +114,7 @@ def expert_of(env: gym.Env) -> Callable[[], np.ndarray]:
         name = env.spec.id if env.spec else type(env.unwrapped).__name__
         raise NoExpertError(
             f"environment {name!r} has no scripted expert (no `expert_action()` method), so `wam data collect` cannot "
-            "roll it out; suites with experts: metaworld (and panda once it has one). Collect with a trained agent instead."
+            "roll it out; suites with experts: metaworld, panda. Collect with a trained agent instead."
         ) from None
 
 
