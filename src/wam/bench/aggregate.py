@@ -7,8 +7,10 @@ replacement within each task, percentile 95% interval) is written here rather th
 (arch 7.2) or reject the ``random_state`` argument rliable 1.2 passes (arch 8). Resampling whole runs also keeps
 each run's learning curve intact, which steps-to-threshold needs.
 
-Scores are arrays ``(runs, tasks)`` or, for curves, ``(runs, tasks, milestones)``. A task with fewer seeds than
-another enters an aggregate with its first ``n`` seeds, ``n`` the smallest count, so every task weighs the same.
+Scores are arrays ``(runs, tasks)`` or, for curves, ``(runs, tasks, milestones)``. While a suite is incomplete its
+tasks can have different numbers of seeds: the missing runs are NaN (after the present ones), the bootstrap
+resamples each task among its own runs, and the IQM pools the runs that exist (each run weighs the same). With
+equal seeds per task — a finished suite — this is exactly rliable's stratified bootstrap and IQM.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import scipy.stats
 from rliable import metrics as rl_metrics
 
 from wam.bench.runner import read_curve, reached
@@ -36,11 +39,19 @@ class Estimate:
     lo: float
     hi: float
     seeds: int
-    """Seeds per task used."""
+    """Seeds per task used (the smallest count when tasks differ)."""
     tasks: int = 1
     """Tasks used."""
     censored: bool = False
     """Steps-to-threshold only: the threshold was not reached within the budget (``point`` is then budget + eval_every)."""
+
+    max_seeds: int | None = None
+    """The largest seed count of a task, when tasks differ."""
+
+    @property
+    def n(self) -> str:
+        """Seeds per task as printed: ``3``, or ``1–3`` when tasks differ."""
+        return f"{self.seeds}" if not self.max_seeds or self.max_seeds == self.seeds else f"{self.seeds}–{self.max_seeds}"
 
     def overlaps(self, other: "Estimate") -> bool:
         """Whether the two intervals overlap."""
@@ -52,19 +63,46 @@ def iqm(scores: np.ndarray) -> float:
     return float(rl_metrics.aggregate_iqm(scores))
 
 
-def stratified_bootstrap(arrays: list[np.ndarray], func: Callable[..., float], reps: int = 2000, seed: int = 0,
+def iqm_batched(scores: np.ndarray) -> np.ndarray:
+    """:func:`iqm` of each resample ``scores[r]`` over its non-NaN entries (rliable's trimmed mean): ``(R, ...)`` → ``(R,)``.
+
+    Missing runs sit at the same places in every resample (see :func:`stratified_bootstrap`).
+    """
+    flat = scores.reshape(scores.shape[0], -1)
+    return scipy.stats.trim_mean(flat[:, ~np.isnan(flat[0])], proportiontocut=0.25, axis=1)
+
+
+def improvement_batched(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """rliable's probability of improvement of each resample: mean over tasks of P(x > y) + ½ P(x = y).
+
+    ``x (R, Nx, K)``, ``y (R, Ny, K)`` → ``(R,)``; this is the Mann-Whitney U / (Nx·Ny) that
+    ``rliable.metrics.probability_of_improvement`` computes task by task, without a Python loop per resample.
+    """
+    xi, yj = x[:, :, None, :], y[:, None, :, :]  # (R, Nx, 1, K), (R, 1, Ny, K)
+    pairs = (~np.isnan(xi) & ~np.isnan(yj)).sum(axis=(1, 2))  # (R, K): pairs of present runs
+    wins = (xi > yj).sum(axis=(1, 2)) + 0.5 * (xi == yj).sum(axis=(1, 2))  # NaN compares False
+    return (wins / pairs).mean(axis=1)
+
+
+def stratified_bootstrap(arrays: list[np.ndarray], func: Callable[..., np.ndarray], reps: int = 2000, seed: int = 0,
                          size: float = 0.95) -> tuple[float, float, float]:
-    """``func(*arrays)`` and its percentile interval, resampling runs (axis 0) within each task (axis 1) of each array."""
+    """Point estimate and percentile interval of a statistic, resampling runs (axis 0) within each task (axis 1).
+
+    ``func`` takes each array with a leading resample axis, ``(R, N, K, ...)``, and returns ``(R,)``; the point
+    estimate is ``func`` of the data itself (R = 1). Each array is resampled independently (different agents).
+    Task ``k`` has ``c_k`` runs in rows ``0 .. c_k-1`` (NaN below): those are resampled, the NaN rows stay put.
+    """
     rng = np.random.default_rng(seed)
-    point = float(func(*arrays))
-    stats = np.empty(reps)
-    for i in range(reps):
-        resampled = []
-        for a in arrays:
-            runs, tasks = a.shape[:2]
-            idx = rng.integers(0, runs, size=(runs, tasks))  # (N, K): which run stands in for run n of task k
-            resampled.append(a[idx, np.arange(tasks)[None, :]])
-        stats[i] = func(*resampled)
+    point = float(func(*[a[None] for a in arrays])[0])
+    resampled = []
+    for a in arrays:
+        runs, tasks = a.shape[:2]
+        counts = (~np.isnan(a.reshape(runs, tasks, -1)[:, :, 0])).sum(axis=0)  # (K,) runs present per task
+        rows = np.arange(runs)[None, :, None]
+        drawn = np.floor(rng.random((reps, runs, tasks)) * counts).astype(int)  # (R, N, K): run standing in for run n of task k
+        idx = np.where(rows < counts, drawn, rows)
+        resampled.append(a[idx, np.arange(tasks)[None, None, :]])  # (R, N, K, ...)
+    stats = func(*resampled)
     alpha = (1.0 - size) / 2.0
     lo, hi = np.percentile(stats, [100 * alpha, 100 * (1 - alpha)])
     return point, float(lo), float(hi)
@@ -121,9 +159,17 @@ def load_results(suite: Suite, results_root: str | Path) -> Results:
 
 
 def _stack(columns: list[list[float]]) -> np.ndarray:
-    """Per-task score lists → ``(n, tasks)`` with ``n`` the smallest count (first ``n`` seeds of each task)."""
-    n = min(len(c) for c in columns)
-    return np.array([c[:n] for c in columns]).T
+    """Per-task score lists → ``(max count, tasks)``, NaN where a task has fewer runs."""
+    out = np.full((max(len(c) for c in columns), len(columns)), np.nan)
+    for k, c in enumerate(columns):
+        out[:len(c), k] = c
+    return out
+
+
+def _counts(scores: np.ndarray) -> dict:
+    """``seeds`` / ``max_seeds`` of an :class:`Estimate` from a NaN-padded score array."""
+    counts = (~np.isnan(scores.reshape(scores.shape[0], scores.shape[1], -1)[:, :, 0])).sum(axis=0)
+    return {"seeds": int(counts.min()), "max_seeds": int(counts.max())}
 
 
 def success_estimate(results: Results, agent: str, tasks: list[str], step: int, reps: int = 2000) -> Estimate | None:
@@ -132,8 +178,8 @@ def success_estimate(results: Results, agent: str, tasks: list[str], step: int, 
     if not columns or any(not c for c in columns):
         return None
     scores = _stack(columns)
-    point, lo, hi = stratified_bootstrap([scores], iqm, reps)
-    return Estimate(point, lo, hi, seeds=scores.shape[0], tasks=scores.shape[1])
+    point, lo, hi = stratified_bootstrap([scores], iqm_batched, reps)
+    return Estimate(point, lo, hi, tasks=scores.shape[1], **_counts(scores))
 
 
 def covered_tasks(results: Results, agent: str, step: int) -> list[str]:
@@ -148,17 +194,21 @@ def probability_of_improvement(results: Results, x: str, y: str, step: int, reps
         return None, tasks
     sx = _stack([list(results.success_at(x, t, step).values()) for t in tasks])
     sy = _stack([list(results.success_at(y, t, step).values()) for t in tasks])
-    point, lo, hi = stratified_bootstrap([sx, sy], lambda a, b: rl_metrics.probability_of_improvement(a, b), reps)
-    return Estimate(point, lo, hi, seeds=min(sx.shape[0], sy.shape[0]), tasks=len(tasks)), tasks
+    point, lo, hi = stratified_bootstrap([sx, sy], improvement_batched, reps)
+    cx, cy = _counts(sx), _counts(sy)
+    return Estimate(point, lo, hi, seeds=min(cx["seeds"], cy["seeds"]), max_seeds=max(cx["max_seeds"], cy["max_seeds"]),
+                    tasks=len(tasks)), tasks
 
 
-def steps_to_threshold_of(curves: np.ndarray, milestones: list[int], threshold: float, censored_at: int) -> float:
-    """First milestone at which the IQM (over runs and tasks) of ``curves (N, K, M)`` reaches ``threshold``."""
-    iqm_curve = [iqm(curves[:, :, j]) for j in range(curves.shape[2])]
-    for step, value in zip(milestones, iqm_curve):
-        if value >= threshold - 1e-9:
-            return float(step)
-    return float(censored_at)
+def steps_to_threshold(curves: np.ndarray, milestones: list[int], threshold: float, censored_at: int) -> np.ndarray:
+    """First milestone at which the IQM (over runs and tasks) of each ``curves[r] (N, K, M)`` reaches ``threshold``.
+
+    ``curves (R, N, K, M)`` → ``(R,)`` env steps; ``censored_at`` where the threshold is never reached.
+    """
+    iqm_curves = np.stack([iqm_batched(curves[..., j]) for j in range(curves.shape[-1])], axis=1)  # (R, M)
+    hit = iqm_curves >= threshold - 1e-9
+    steps = np.asarray(milestones, dtype=float)[hit.argmax(axis=1)]
+    return np.where(hit.any(axis=1), steps, float(censored_at))
 
 
 def _curves(results: Results, agent: str, tasks: list[str]) -> np.ndarray | None:
@@ -166,8 +216,10 @@ def _curves(results: Results, agent: str, tasks: list[str]) -> np.ndarray | None
     per_task = [results.complete_seeds(agent, t) for t in tasks]
     if not tasks or any(not s for s in per_task):
         return None
-    n = min(len(s) for s in per_task)
-    return np.stack([results.curve_matrix(agent, t, s[:n]) for t, s in zip(tasks, per_task)], axis=1)  # (N, K, M)
+    out = np.full((max(len(s) for s in per_task), len(tasks), len(results.suite.milestones)), np.nan)  # (N, K, M)
+    for k, (task, seeds) in enumerate(zip(tasks, per_task)):
+        out[:len(seeds), k] = results.curve_matrix(agent, task, seeds)
+    return out
 
 
 def censor_value(suite: Suite) -> int:
@@ -181,21 +233,28 @@ def steps_estimate(results: Results, agent: str, tasks: list[str], threshold: fl
     if curves is None:
         return None
     suite = results.suite
-    fn = lambda c: steps_to_threshold_of(c, suite.milestones, threshold, censor_value(suite))  # noqa: E731
+    fn = lambda c: steps_to_threshold(c, suite.milestones, threshold, censor_value(suite))  # noqa: E731
     point, lo, hi = stratified_bootstrap([curves], fn, reps)
-    return Estimate(point, lo, hi, seeds=curves.shape[0], tasks=curves.shape[1], censored=point >= censor_value(suite))
+    return Estimate(point, lo, hi, tasks=curves.shape[1], censored=point >= censor_value(suite), **_counts(curves))
 
 
 def steps_ratio(results: Results, agent: str, baseline: str, tasks: list[str], threshold: float, reps: int = 2000) -> Estimate | None:
-    """Steps-to-threshold of ``agent`` / ``baseline`` on the same tasks; censored values count as budget + eval_every."""
+    """Steps-to-threshold of ``agent`` / ``baseline`` on the same tasks; censored values count as budget + eval_every.
+
+    None when a task lacks complete runs or when neither agent reaches the threshold.
+    """
     a, b = _curves(results, agent, tasks), _curves(results, baseline, tasks)
     if a is None or b is None:
         return None
     suite = results.suite
-    steps = lambda c: steps_to_threshold_of(c, suite.milestones, threshold, censor_value(suite))  # noqa: E731
-    point, lo, hi = stratified_bootstrap([a, b], lambda x, y: steps(x) / max(steps(y), 1.0), reps)
-    censored = max(steps(a), steps(b)) >= censor_value(suite)
-    return Estimate(point, lo, hi, seeds=min(a.shape[0], b.shape[0]), tasks=len(tasks), censored=censored)
+    steps = lambda c: steps_to_threshold(c, suite.milestones, threshold, censor_value(suite))  # noqa: E731
+    sa, sb = float(steps(a[None])[0]), float(steps(b[None])[0])
+    if min(sa, sb) >= censor_value(suite):
+        return None  # neither reached the threshold: no ratio to speak of
+    point, lo, hi = stratified_bootstrap([a, b], lambda x, y: steps(x) / np.maximum(steps(y), 1.0), reps)
+    ca, cb = _counts(a), _counts(b)
+    return Estimate(point, lo, hi, seeds=min(ca["seeds"], cb["seeds"]), max_seeds=max(ca["max_seeds"], cb["max_seeds"]),
+                    tasks=len(tasks), censored=max(sa, sb) >= censor_value(suite))
 
 
 def complete_tasks(results: Results, agents: list[str], min_seeds: int = 1) -> list[str]:
@@ -240,9 +299,9 @@ def judge_success_claim(results: Results, claim: ClaimSpec, reps: int = 2000) ->
                                               f"a verdict needs at least {MIN_SEEDS} per agent and task")
     ea, eb = (success_estimate(results, a, tasks, step, reps) for a in (claim.agent, claim.baseline))
     sa, sb = (_stack([list(results.success_at(a, t, step).values()) for t in tasks]) for a in (claim.agent, claim.baseline))
-    d, dlo, dhi = stratified_bootstrap([sa, sb], lambda x, y: iqm(x) - iqm(y), reps)
+    d, dlo, dhi = stratified_bootstrap([sa, sb], lambda x, y: iqm_batched(x) - iqm_batched(y), reps)
     numbers = (f"IQM success at {step:,} env steps on {where}: {claim.agent} {_fmt(ea, True)} vs {claim.baseline} "
-               f"{_fmt(eb, True)} (n = {ea.seeds} / {eb.seeds} seeds); difference {d * 100:+.0f} points [{dlo * 100:+.0f}, {dhi * 100:+.0f}], "
+               f"{_fmt(eb, True)} (n = {ea.n} / {eb.n} seeds); difference {d * 100:+.0f} points [{dlo * 100:+.0f}, {dhi * 100:+.0f}], "
                f"claimed {claim.claimed * 100:+.0f}")
     if ea.overlaps(eb):
         return Verdict(claim, "inconclusive", f"the 95% CIs overlap. {numbers}")
@@ -264,18 +323,18 @@ def judge_steps_claim(results: Results, claim: ClaimSpec, reps: int = 2000) -> V
         return Verdict(claim, "inconclusive", f"no task has {MIN_SEEDS} complete seeds of both "
                                               f"{claim.agent} and {claim.baseline} yet")
     ea, eb = (steps_estimate(results, a, tasks, threshold, reps) for a in pair)
-    ratio = steps_ratio(results, claim.agent, claim.baseline, tasks, threshold, reps)
     cover = f"{len(tasks)} of {len(candidates)} tasks ({', '.join(tasks)})"
+    if ea.censored and eb.censored:
+        return Verdict(claim, "inconclusive", f"neither agent's IQM success reached {threshold:.0%} within "
+                                              f"{suite.budget:,} env steps on {cover} (n = {ea.n} / {eb.n} seeds)")
+    ratio = steps_ratio(results, claim.agent, claim.baseline, tasks, threshold, reps)
 
     def steps_text(e: Estimate) -> str:
         return f"> {suite.budget:,} (not reached)" if e.censored else _fmt(e, False)
 
     numbers = (f"env steps for the IQM success to reach {threshold:.0%} on {cover}: {claim.agent} {steps_text(ea)} vs "
-               f"{claim.baseline} {steps_text(eb)} (n = {ea.seeds} / {eb.seeds} seeds); ratio {ratio.point:.2f} "
+               f"{claim.baseline} {steps_text(eb)} (n = {ea.n} / {eb.n} seeds); ratio {ratio.point:.2f} "
                f"[{ratio.lo:.2f}, {ratio.hi:.2f}], claimed ≤ {claim.claimed:.2f}")
-    if ea.censored and eb.censored:
-        return Verdict(claim, "inconclusive", f"neither agent reached {threshold:.0%} within "
-                                              f"{suite.budget:,} env steps on {cover}")
     if eb.censored:
         numbers += f" ({claim.baseline}'s steps are censored at the budget, so the ratio is an upper bound)"
     if ea.overlaps(eb):

@@ -25,13 +25,18 @@ def _ci(e: Estimate | None, pct: bool = True) -> str:
     return f"{e.point:.2f} [{e.lo:.2f}, {e.hi:.2f}]"
 
 
+def _k(steps: float) -> str:
+    """Env steps for tables: ``20k``, or ``60`` below a thousand."""
+    return f"{steps / 1000:g}k" if steps >= 1000 else f"{steps:g}"
+
+
 def _steps(e: Estimate | None, suite: Suite) -> str:
     if e is None:
         return "–"
     if e.censored:
-        return f"> {suite.budget / 1000:g}k"
-    hi = f"> {suite.budget / 1000:g}k" if e.hi >= censor_value(suite) else f"{e.hi / 1000:g}k"
-    return f"{e.point / 1000:g}k [{e.lo / 1000:g}k, {hi}]"
+        return f"> {_k(suite.budget)}"
+    hi = f"> {_k(suite.budget)}" if e.hi >= censor_value(suite) else _k(e.hi)
+    return f"{_k(e.point)} [{_k(e.lo)}, {hi}]"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -59,23 +64,23 @@ def success_tables(results: Results, reps: int) -> list[str]:
     rows = []
     for task in suite.tasks:
         cells = [success_estimate(results, a, [task.name], suite.budget, reps) for a in agents]
-        rows.append([task.name, *[_ci(e) + (f" (n={e.seeds})" if e else "") for e in cells]])
+        rows.append([task.name, *[_ci(e) + (f" (n={e.n})" if e else "") for e in cells]])
     agg = []
     for a in agents:
         tasks = covered_tasks(results, a, suite.budget)
         e = success_estimate(results, a, tasks, suite.budget, reps) if tasks else None
-        agg.append(_ci(e) + (f" ({e.tasks}/{len(suite.tasks)} tasks, n={e.seeds})" if e else ""))
+        agg.append(_ci(e) + (f" ({e.tasks}/{len(suite.tasks)} tasks, n={e.n})" if e else ""))
     rows.append(["**aggregate**", *agg])
     lines = [f"Success rate at {suite.budget:,} env steps: interquartile mean over seeds (and tasks for the aggregate), "
-             "95% stratified-bootstrap CI; n = seeds per task.", "", *_table(["task", *agents], rows), ""]
-    header = ["agent", *[f"{m / 1000:g}k" for m in suite.milestones]]
+             "95% stratified-bootstrap CI; n = seeds per task (a range while tasks differ).", "", *_table(["task", *agents], rows), ""]
+    header = ["agent", *[_k(m) for m in suite.milestones]]
     milestone_rows = []
     for a in agents:
         cells = []
         for m in suite.milestones:
             tasks = covered_tasks(results, a, m)
             e = success_estimate(results, a, tasks, m, reps) if tasks else None
-            cells.append(_ci(e) + (f" ({e.tasks}t×{e.seeds}s)" if e else ""))
+            cells.append(_ci(e) + (f" ({e.tasks}t×{e.n}s)" if e else ""))
         milestone_rows.append([a, *cells])
     lines += ["Aggregate IQM success over the tasks each agent has reached that point on (`Kt×Ns` = tasks × seeds per task):",
               "", *_table(header, milestone_rows), ""]
@@ -89,7 +94,7 @@ def improvement_table(results: Results, reps: int) -> list[str]:
     for i, x in enumerate(agents):
         for y in agents[i + 1:]:
             e, tasks = probability_of_improvement(results, x, y, suite.budget, reps)
-            rows.append([x, y, _ci(e, pct=False), f"{len(tasks)}" + (f" (n={e.seeds})" if e else "")])
+            rows.append([x, y, _ci(e, pct=False), f"{len(tasks)}" + (f" (n={e.n})" if e else "")])
     return [f"Probability of improvement P(X > Y) at {suite.budget:,} env steps (rliable's definition; 0.5 = no difference), "
             "over the tasks both agents have reached it on.", "", *_table(["X", "Y", "P(X > Y) [95% CI]", "tasks"], rows), ""]
 
@@ -110,11 +115,14 @@ def steps_table(results: Results, reps: int) -> list[str]:
             if baseline and a != baseline:
                 shared = complete_tasks(results, [a, baseline])
                 r = steps_ratio(results, a, baseline, shared, threshold, reps) if shared else None
-                ratio = _ci(r, pct=False) + (f" ({r.tasks} tasks{', censored' if r.censored else ''})" if r else "")
+                if r is not None:
+                    ratio = _ci(r, pct=False) + f" ({r.tasks} tasks{', one side censored' if r.censored else ''})"
+                elif shared:
+                    ratio = "– (neither reached it)"
             rows.append([f"{threshold:.0%}", a, _steps(e, suite) + (f" ({e.tasks} tasks)" if e else ""), ratio, *per_task])
     header = ["threshold", "agent", "aggregate", f"ratio to {baseline or '–'}", *[t.name for t in suite.tasks]]
     return [f"Env steps until the IQM success curve (complete runs only) first reaches the threshold, 95% CI; "
-            f"`> {suite.budget / 1000:g}k` = not reached within the budget. The ratio uses the tasks both agents completed.",
+            f"`> {_k(suite.budget)}` = not reached within the budget. The ratio uses the tasks both agents completed.",
             "", *_table(header, rows), ""]
 
 
@@ -149,6 +157,7 @@ def plot_curves(results: Results, path: Path, reps: int = 1000) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     suite = results.suite
     panels = [(t.name, [t.name]) for t in suite.tasks] + [("aggregate (IQM over tasks)", None)]
@@ -164,18 +173,20 @@ def plot_curves(results: Results, path: Path, reps: int = 1000) -> Path:
                 e = success_estimate(results, agent, chosen, m, reps) if chosen else None
                 if e is not None:
                     points.append((m, e.point, e.lo, e.hi))
+                    last = e
             if points:
                 xs, ys, los, his = zip(*points)
-                n = min(len(results.seeds(agent, t)) for t in chosen)
-                ax.plot(xs, ys, color=colors[agent], label=f"{agent} (n={n})", marker="o", markersize=3)
+                ax.plot(xs, ys, color=colors[agent], label=f"{agent} (n={last.n})", marker="o", markersize=3)
                 ax.fill_between(xs, los, his, color=colors[agent], alpha=0.2)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("env steps")
         ax.set_ylabel("success rate")
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlim(0, suite.budget)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: _k(x)))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper left")
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.suptitle(f"{suite.name}: IQM success, 95% stratified-bootstrap CI", fontsize=11)
@@ -189,8 +200,10 @@ def plot_curves(results: Results, path: Path, reps: int = 1000) -> Path:
 def protocol_lines(suite: Suite) -> list[str]:
     """The suite's matched protocol, agents and tasks."""
     lines = [suite.description.strip(), ""] if suite.description.strip() else []
-    lines += [f"Protocol (the same for every agent; file `{suite.path}`): {suite.budget:,} env steps, train ratio "
-              f"{suite.train_ratio:g}, evaluation every {suite.eval_every:,} env steps with {suite.eval_episodes} episodes "
+    path = Path(suite.path or "?")
+    shown = os.path.relpath(path) if path.is_absolute() and path.is_relative_to(Path.cwd()) else str(path)
+    lines += [f"Protocol (the same for every agent; file `{shown}`): {suite.budget:,} env steps, train ratio "
+              f"{suite.train_ratio:g}, evaluation every {suite.eval_every:,} env steps with {suite.eval_episodes} episode(s) "
               f"(success = the episode reached the task's success at any step), seeds {suite.seeds}, thresholds "
               f"{', '.join(f'{x:.0%}' for x in suite.thresholds)}; flags for every run: `{' '.join(suite.common_flags) or '–'}`.", ""]
     lines += _table(["agent", "flags"], [[a, f"`{' '.join(f)}`"] for a, f in suite.agents.items()]) + [""]
@@ -210,8 +223,6 @@ def suite_section(suite: Suite, results_root: Path, md_dir: Path, reps: int) -> 
              "### Probability of improvement", "", *improvement_table(results, reps),
              "### Environment steps to reach a success threshold", "", *steps_table(results, reps),
              "### Throughput", "", *throughput_table(suite, results_root)]
-    if verdicts:
-        lines += ["### Claims", "", *[f"* **{v.claim.text}**: **{v.label}** — {v.detail}." for v in verdicts], ""]
     return lines, verdicts
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -62,6 +64,10 @@ class BenchPaths:
     def throughput(self, suite: Suite, run: RunSpec) -> Path:
         """The run's committed throughput record."""
         return Path(self.results) / suite.name / f"{run.key}.throughput.json"
+
+    def lock(self, suite: Suite, run: RunSpec) -> Path:
+        """Holds the PID of the ``wam train`` process while the run trains (beside the run folder)."""
+        return self.run_dir(suite, run).with_suffix(".lock")
 
     def log(self, suite: Suite, run: RunSpec) -> Path:
         """The run's stdout / stderr (appended across attempts)."""
@@ -116,10 +122,31 @@ def reached(rows: list[dict], budget: int) -> bool:
     return bool(rows) and int(rows[-1]["env_steps"]) >= budget
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_pid(lock: Path) -> int | None:
+    """PID of the live process that holds ``lock``, or None (no lock, or a stale one)."""
+    try:
+        pid = int(lock.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
 def run_status(suite: Suite, run: RunSpec, paths: BenchPaths) -> str:
-    """``done`` (curve complete), ``resume`` (has a checkpoint) or ``new``."""
+    """``done`` (curve complete), ``running`` (by another ``wam bench``), ``resume`` (has a checkpoint) or ``new``."""
     if reached(read_curve(paths.curve(suite, run)), suite.budget):
         return "done"
+    if running_pid(paths.lock(suite, run)) is not None:
+        return "running"
     run_dir = paths.run_dir(suite, run)
     if (run_dir / "final").is_dir() and reached(sync_curve(run_dir, paths.curve(suite, run)), suite.budget):
         return "done"
@@ -130,11 +157,11 @@ def _check_protocol(suite: Suite, run: RunSpec, run_dir: Path) -> None:
     """Refuse to resume a run made under another protocol (the suite file changed after it started)."""
     saved = json.loads((run_dir / "config.json").read_text())["train"]
     expected = {"steps": suite.budget, "seed": run.seed, "train_ratio": suite.train_ratio, "eval_every": suite.eval_every,
-                "eval_episodes": suite.eval_episodes, "env": run.task.env}
-    wrong = {k: (saved.get(k), v) for k, v in expected.items() if saved.get(k) != v}
+                "eval_episodes": suite.eval_episodes, "env": run.task.env, "obs": list(run.task.obs)}
+    wrong = [f"{k}: run {saved.get(k)!r} vs suite {v!r}" for k, v in expected.items() if saved.get(k) != v]
     if wrong:
-        raise SuiteError(f"{run_dir} was started with another protocol ({', '.join(f'{k}: run {a!r} vs suite {b!r}' for k, (a, b) in wrong.items())}); "
-                         "a pre-registered suite must not change — restore it, or delete the run folder and its results")
+        raise SuiteError(f"{run_dir} was started with another protocol ({', '.join(wrong)}); a pre-registered suite "
+                         "must not change — restore it, or delete the run folder and its results")
 
 
 def throughput_record(run_dir: Path) -> dict[str, float]:
@@ -173,6 +200,9 @@ class BenchRunner:
         self.suite, self.paths = suite, paths
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.sync_every, self.latency_steps, self.log = sync_every, latency_steps, log
+        self._children: dict[str, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
 
     def plan(self, grid: list[RunSpec]) -> list[tuple[RunSpec, str, list[str]]]:
         """(run, status, command) for every run of the grid."""
@@ -196,13 +226,27 @@ class BenchRunner:
             shutil.rmtree(run_dir)  # killed before its first checkpoint: its partial logs would mix with the new run's
         cmd = train_command(self.suite, run, run_dir)
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.paths.lock(self.suite, run)
+        lock.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("a") as log:
             log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
             log.flush()
-            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=self._env()).returncode
+            with self._lock:  # no new child once stop() has begun
+                if self._stopping:
+                    return False
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self._env())
+                self._children[run.key] = proc
+            lock.write_text(f"{proc.pid}\n")
+            try:
+                code = proc.wait()
+            finally:
+                with self._lock:
+                    self._children.pop(run.key, None)
+                lock.unlink(missing_ok=True)
         rows = sync_curve(run_dir, self.paths.curve(self.suite, run))
         if code != 0 or not reached(rows, self.suite.budget):
-            self.log(f"FAILED {run.key} (exit {code}); see {log_path}")
+            if not self._stopping:
+                self.log(f"FAILED {run.key} (exit {code}); see {log_path}")
             return False
         self.record_throughput(run, run_dir, log_path)
         return True
@@ -223,50 +267,88 @@ class BenchRunner:
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, (json.dumps(record, indent=2) + "\n").encode())
 
-    def run(self, grid: list[RunSpec], on_finished: Callable[[], None] | None = None) -> dict[str, list[str]]:
-        """Run every unfinished run of ``grid``; ``on_finished`` is called after each one (e.g. to refresh the report)."""
-        from tqdm import tqdm
+    def stop(self) -> None:
+        """Terminate the training processes this runner started (they resume from their checkpoints next time)."""
+        with self._lock:
+            self._stopping = True
+            children = list(self._children.values())
+        for proc in children:
+            proc.terminate()
+        for proc in children:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
+    def run(self, grid: list[RunSpec], on_finished: Callable[[], None] | None = None) -> dict[str, list[str]]:
+        """Run every unfinished run of ``grid``; ``on_finished`` is called after each one (e.g. to refresh the report).
+
+        Ctrl-C or SIGTERM stops the runs it started; the next call resumes them from their last checkpoints.
+        """
         plan = self.plan(grid)
-        todo = [run for run, status, _ in plan if status != "done"]
+        todo = [run for run, status, _ in plan if status in ("new", "resume")]
         done = [run.key for run, status, _ in plan if status == "done"]
-        outcome: dict[str, list[str]] = {"skipped": done, "finished": [], "failed": []}
-        self.log(f"suite {self.suite.name}: {len(grid)} runs, {len(done)} already finished, {len(todo)} to run on {self.jobs} worker(s)")
+        elsewhere = [run.key for run, status, _ in plan if status == "running"]
+        outcome: dict[str, list[str]] = {"skipped": done, "finished": [], "failed": [], "running elsewhere": elsewhere}
+        self.log(f"suite {self.suite.name}: {len(grid)} runs, {len(done)} already finished, {len(todo)} to run on {self.jobs} worker(s)"
+                 + (f"; {len(elsewhere)} running in another process: {', '.join(elsewhere)}" if elsewhere else ""))
         for run, status, _ in plan:  # a finished run whose throughput was never recorded (e.g. results copied by hand)
             run_dir = self.paths.run_dir(self.suite, run)
             if status == "done" and not self.paths.throughput(self.suite, run).is_file() and (run_dir / "final").is_dir():
                 self.record_throughput(run, run_dir, self.paths.log(self.suite, run))
         if not todo:
             return outcome
-        bar = tqdm(total=len(grid), initial=len(done), desc=f"bench {self.suite.name}", unit="run")
-        previous_log, self.log = self.log, bar.write
+        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            with ThreadPoolExecutor(self.jobs) as pool:
-                futures = {pool.submit(self.execute, run): run for run in todo}
-                pending = set(futures)
-                while pending:
-                    finished, pending = wait(pending, timeout=self.sync_every, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        run = futures[future]
-                        try:
-                            ok = future.result()
-                        except Exception as e:  # one broken run must not stop the others
-                            self.log(f"FAILED {run.key}: {e}")
-                            ok = False
-                        outcome["finished" if ok else "failed"].append(run.key)
-                        bar.update(1)
-                        if ok:
-                            self.log(f"finished {run.key}")
-                        if on_finished is not None:
-                            on_finished()
-                    for run in todo:  # copy the curves of runs still training
-                        run_dir = self.paths.run_dir(self.suite, run)
-                        if (run_dir / "eval.jsonl").is_file():
-                            sync_curve(run_dir, self.paths.curve(self.suite, run))
+            self._schedule(todo, len(grid), len(done), outcome, on_finished)
+        except KeyboardInterrupt:
+            self.log("interrupted: stopping the runs (they resume from their last checkpoint next time)")
+            self.stop()
+            raise
         finally:
+            signal.signal(signal.SIGTERM, previous_handler)
+        return outcome
+
+    def _schedule(self, todo: list[RunSpec], total: int, done: int, outcome: dict[str, list[str]],
+                  on_finished: Callable[[], None] | None) -> None:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=done, desc=f"bench {self.suite.name}", unit="run")
+        previous_log, self.log = self.log, bar.write
+        pool = ThreadPoolExecutor(self.jobs)
+        try:
+            futures = {pool.submit(self.execute, run): run for run in todo}
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=self.sync_every, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    run = futures[future]
+                    try:
+                        ok = future.result()
+                    except Exception as e:  # one broken run must not stop the others
+                        self.log(f"FAILED {run.key}: {e}")
+                        ok = False
+                    outcome["finished" if ok else "failed"].append(run.key)
+                    bar.update(1)
+                    if ok:
+                        self.log(f"finished {run.key}")
+                    if on_finished is not None:
+                        try:
+                            on_finished()
+                        except Exception as e:  # a failed report must not stop the training
+                            self.log(f"warning: refreshing the report failed: {e!r}")
+                for run in todo:  # copy the curves of runs still training
+                    run_dir = self.paths.run_dir(self.suite, run)
+                    if (run_dir / "eval.jsonl").is_file():
+                        sync_curve(run_dir, self.paths.curve(self.suite, run))
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
             bar.close()
             self.log = previous_log
-        return outcome
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _latency_main(argv: list[str]) -> None:

@@ -55,11 +55,11 @@ class BenchArgs:
 
 
 def _report_suites(current: Suite, args: BenchArgs) -> list[Suite]:
-    """The current suite plus every other suite in its folder that already has results."""
+    """The current suite plus every other suite in its folder that already has results (``debug`` only when asked)."""
     folder = Path(current.path).parent if current.path else None
     suites = {current.name: current}
     for path in sorted(folder.glob("*.toml")) if folder else []:
-        if path.stem == current.name or not (Path(args.results_dir) / path.stem).is_dir():
+        if path.stem in (current.name, "debug") or not (Path(args.results_dir) / path.stem).is_dir():
             continue
         try:
             other = load_suite(str(path))
@@ -94,7 +94,12 @@ def bench_cli(args: BenchArgs) -> dict[str, list[str]]:
         return {"skipped": [r.key for r, s, _ in plan if s == "done"], "finished": [], "failed": []}
     outcome = {"skipped": [], "finished": [], "failed": []}
     if not args.report_only:
-        outcome = runner.run(grid, on_finished=lambda: _write_report(suite, args))
+        try:
+            outcome = runner.run(grid, on_finished=lambda: _write_report(suite, args))
+        except KeyboardInterrupt:
+            _write_report(suite, args)
+            raise SystemExit(f"wam bench: interrupted; the runs were stopped and resume from their last checkpoint when "
+                             f"you run the same command again (report: {args.report})") from None
     path = _write_report(suite, args)
     print(f"report: {path} (plots in {Path(args.results_dir) / suite.name})")
     if outcome["failed"]:
