@@ -262,6 +262,7 @@ def test_report_from_synthetic_results(tmp_path: Path):
 # ---------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 def test_bench_runs_debug_suite_then_skips_it(tmp_path: Path):
     args = [sys.executable, "-m", "wam.cli.main", "bench", str(SUITES / "debug.toml"), "--agents", "wam",
             "--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"), "--report", str(tmp_path / "RESULTS.md"),
