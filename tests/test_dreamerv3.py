@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from wam.agents.dreamerv3 import PRESETS, DreamerV3Agent, DreamerV3Config
-from wam.agents.dreamerv3.agent import twohot_mean_symmetric
 from wam.agents.dreamerv3.networks import RSSM
 from wam.agents.spec import EnvSpec
-from wam.losses import symexp_bins
+from wam.losses import symexp_bins, twohot_mean
 
 SPECS = {
     "state": EnvSpec({"state": [5]}, action_dim=2),
@@ -140,7 +139,7 @@ def test_zero_initialised_heads_predict_zero():
     assert agent._value(agent.reward_head, feat).abs().max() < 1e-6
     assert agent._value(agent.critic, feat).abs().max() < 1e-6
     bins = symexp_bins(255)
-    assert twohot_mean_symmetric(torch.zeros(2, 255), bins).abs().max() < 1e-6
+    assert twohot_mean(torch.zeros(2, 255), bins).abs().max() < 1e-6
 
 
 def test_world_model_loss_falls_on_a_fixed_batch():

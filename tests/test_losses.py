@@ -23,7 +23,7 @@ def test_twohot_round_trip_and_weights():
 
 
 def test_twohot_loss_is_minimised_by_the_target():
-    bins = symexp_bins(41, -5, 5)
+    bins = symexp_bins(41, 5)
     target = torch.tensor([2.0])
     logits = torch.zeros(1, 41, requires_grad=True)
     opt = torch.optim.Adam([logits], lr=0.5)
@@ -72,3 +72,9 @@ def test_kl_free_bits_clips_and_stops_gradient_below_threshold():
     assert (dyn2 > 1).all()
     rep2.sum().backward()
     assert post2.grad.abs().max() > 0
+
+
+def test_twohot_mean_of_uniform_logits_is_exactly_zero():
+    bins = symexp_bins(255)
+    assert bins[127] == 0 and torch.equal(bins, -bins.flip(0))
+    assert twohot_mean(torch.zeros(3, 255), bins).abs().max() == 0

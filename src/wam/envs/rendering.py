@@ -5,7 +5,9 @@ Shadows cost ~35 ms per frame on Mesa's software renderer; robot learning at 64Ã
 
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 
 import numpy as np
 
@@ -34,6 +36,11 @@ class MujocoCamera:
         model.vis.global_.offheight = max(model.vis.global_.offheight, size)
         self._renderer = mujoco.Renderer(model, height=size, width=size)
         self._scene_option = mujoco.MjvOption()
+        # Free the GL context before MuJoCo's own exit hook tears EGL down (else noisy errors at exit):
+        # atexit runs hooks last-registered-first, and this one is registered after mujoco's.
+        self._finalizer = weakref.finalize(self, self._renderer.close)
+        self._finalizer.atexit = False
+        atexit.register(self._finalizer)
 
     def _update(self) -> None:
         self._renderer.update_scene(self.data, camera=self.camera, scene_option=self._scene_option)
@@ -59,4 +66,4 @@ class MujocoCamera:
 
     def close(self) -> None:
         """Free the GL context."""
-        self._renderer.close()
+        self._finalizer()

@@ -125,8 +125,8 @@ class Trainer:
                     last_summary = self._evaluate(progress)
                     c["next_eval"] += cfg.eval_every
                 if c["env_steps"] < cfg.prefill:
+                    # Random actions; the agent's acting history stays empty until it acts itself.
                     action = np.stack([self.envs.single_action_space.sample() for _ in range(n)])
-                    _, state = self.agent.act(obs, state, is_first)  # keep the acting history consistent
                 else:
                     action, state = self.agent.act(obs, state, is_first)
                 stored = np.where(is_last.reshape((n,) + (1,) * (action.ndim - 1)), 0, action)

@@ -25,24 +25,8 @@ from wam.constants import ACTION, DEPTH, IS_FIRST, IS_LAST, IS_TERMINAL, MASK, R
 from wam.io.pretrained import config_from_dict, load_state_into, read_config, save_pretrained
 from wam.losses import (
     ReturnNormalizer, bce_with_logits, kl_categorical, kl_free_bits, lambda_returns, masked_mean, symexp_bins, symlog,
-    twohot, twohot_loss,
+    twohot, twohot_loss, twohot_mean,
 )
-
-
-def twohot_mean_symmetric(logits: Tensor, bins: Tensor) -> Tensor:
-    """Expected value over ``bins`` that are symmetric around 0 (as :func:`symexp_bins`), pairing +b with -b.
-
-    A plain left-to-right sum over symexp bins (magnitudes up to 5e8) leaves a float32 residue of about -0.3 for a
-    uniform distribution; summing (p(+b) - p(-b))·b instead makes a zero-initialised head predict exactly 0, as the
-    paper intends. Shapes: (..., K) → (...).
-    """
-    probs = logits.softmax(-1)
-    k = bins.shape[0]
-    half = k // 2
-    out = (probs[..., k - half:] - probs[..., :half].flip(-1)) @ bins[k - half:]
-    if k % 2:
-        out = out + probs[..., half] * bins[half]
-    return out
 
 
 def _check_spec(cfg: DreamerV3Config, spec: EnvSpec) -> None:
@@ -140,7 +124,7 @@ class DreamerV3Agent(Agent):
         return logp.sum(-1), entropy.sum(-1)
 
     def _value(self, head: torch.nn.Module, feat: Tensor) -> Tensor:
-        return twohot_mean_symmetric(head(feat), self.bins)
+        return twohot_mean(head(feat), self.bins)
 
     def _critic_loss(self, logits: Tensor, ret: Tensor, slow: Tensor) -> Tensor:
         """twohot_loss(logits, ret) + slowreg · twohot_loss(logits, slow), sharing one log-softmax: (...)."""
@@ -233,7 +217,7 @@ class DreamerV3Agent(Agent):
             cont0 = (mask & ~terminal).flatten().float()
             weight = torch.cumprod(torch.cat([cont0[:, None], gamma * cont[:, :-1]], 1), 1)  # (N, H)
         value_logits = self.critic(feats)  # (N, H+1, K)
-        value = twohot_mean_symmetric(value_logits, self.bins).detach()
+        value = twohot_mean(value_logits, self.bins).detach()
         ret = lambda_returns(reward, value, cont, gamma, cfg.lam)  # (N, H)
         valid = cont0 > 0
         self.retnorm.update(ret[valid] if bool(valid.any()) else ret)  # percentiles of real starts only
