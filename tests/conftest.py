@@ -18,8 +18,9 @@ SPECS = {
 }
 
 
-def make_batch(spec: EnvSpec, B: int = 2, T: int = 6, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A random but well-formed replay batch (B, T, ...)."""
+def make_batch(spec: EnvSpec, B: int = 2, T: int = 6, seed: int = 0, pad_from: int | None = None) -> dict[str, torch.Tensor]:
+    """A random but well-formed replay batch (B, T, ...); ``pad_from`` ends the episodes at that step (one
+    terminal, the others truncated) and masks the steps after it."""
     g = torch.Generator().manual_seed(seed)
     batch: dict[str, torch.Tensor] = {}
     for key, shape in spec.obs_shapes.items():
@@ -40,6 +41,10 @@ def make_batch(spec: EnvSpec, B: int = 2, T: int = 6, seed: int = 0) -> dict[str
         batch[flag] = torch.zeros(B, T, dtype=torch.bool)
     batch["is_first"][:, 0] = True
     batch["mask"] = torch.ones(B, T, dtype=torch.bool)
+    if pad_from is not None:
+        batch["is_last"][:, pad_from] = True
+        batch["is_terminal"][0, pad_from] = True
+        batch["mask"][:, pad_from + 1:] = False
     return batch
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import make_batch
 from wam.agents.dreamerv3 import PRESETS, DreamerV3Agent, DreamerV3Config
 from wam.agents.dreamerv3.networks import RSSM
 from wam.agents.spec import EnvSpec
@@ -27,36 +28,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def make_batch(spec: EnvSpec, B: int = 2, T: int = 8, seed: int = 0, pad_from: int | None = None) -> dict[str, torch.Tensor]:
-    """A random replay batch in the base-class convention; ``pad_from`` ends the episodes there (mask after)."""
-    g = torch.Generator().manual_seed(seed)
-    batch: dict[str, torch.Tensor] = {}
-    for key, shape in spec.obs_shapes.items():
-        if key == "rgb":
-            batch[key] = torch.randint(0, 256, (B, T, *shape), generator=g, dtype=torch.uint8)
-        elif key == "depth":
-            batch[key] = torch.rand(B, T, *shape, generator=g) * 4.0
-        elif key == "task":
-            batch[key] = torch.randint(0, spec.num_tasks, (B, T), generator=g)
-        else:
-            batch[key] = torch.randn(B, T, *shape, generator=g)
-    if spec.discrete:
-        batch["action"] = torch.randint(0, spec.action_dim, (B, T), generator=g)
-    else:
-        batch["action"] = torch.rand(B, T, spec.action_dim, generator=g) * 2 - 1
-    batch["reward"] = torch.randn(B, T, generator=g)
-    batch["is_first"] = torch.zeros(B, T, dtype=torch.bool)
-    batch["is_first"][:, 0] = True
-    batch["is_last"] = torch.zeros(B, T, dtype=torch.bool)
-    batch["is_terminal"] = torch.zeros(B, T, dtype=torch.bool)
-    batch["mask"] = torch.ones(B, T, dtype=torch.bool)
-    if pad_from is not None:
-        batch["is_last"][:, pad_from] = True
-        batch["is_terminal"][0, pad_from] = True  # one terminal, one truncated episode
-        batch["mask"][:, pad_from + 1:] = False
-    return batch
 
 
 def np_obs(spec: EnvSpec, n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -112,7 +83,7 @@ def test_update_returns_finite_metrics(name):
     spec = SPECS[name]
     agent = DreamerV3Agent(tiny(), spec)
     before = {k: v.clone() for k, v in agent.state_dict().items()}
-    metrics = agent.update(make_batch(spec, pad_from=5))
+    metrics = agent.update(make_batch(spec, T=8, pad_from=5))
     for key in ("loss/dyn", "loss/rep", "loss/rec", "loss/reward", "loss/cont", "loss/actor", "loss/critic",
                 "loss/repval", "loss/total", "actor/entropy", "wm/kl", "opt/grad_norm"):
         assert key in metrics, sorted(metrics)
@@ -128,7 +99,7 @@ def test_update_returns_finite_metrics(name):
 @pytest.mark.parametrize("imag_last", [2, 5])
 def test_update_imagining_from_the_last_steps_only(imag_last):
     agent = DreamerV3Agent(tiny(imag_last=imag_last), SPECS["state"])
-    metrics = agent.update(make_batch(SPECS["state"], pad_from=6))
+    metrics = agent.update(make_batch(SPECS["state"], T=8, pad_from=6))
     assert all(math.isfinite(v) for v in metrics.values()), metrics
 
 
@@ -162,7 +133,7 @@ def test_world_model_loss_falls_on_a_fixed_batch():
 def _dyn_grad(free_bits: float) -> float:
     torch.manual_seed(0)
     agent = DreamerV3Agent(tiny(free_bits=free_bits), SPECS["state"])
-    losses, _, _ = agent.world_model_losses(make_batch(SPECS["state"]))
+    losses, _, _ = agent.world_model_losses(make_batch(SPECS["state"], T=8))
     (losses["dyn"] + losses["rep"]).backward()
     grads = [p.grad for p in agent.rssm.parameters() if p.grad is not None]
     return float(sum(g.abs().sum() for g in grads)) if grads else 0.0
@@ -178,7 +149,7 @@ def test_save_load_gives_identical_actions(name, tmp_path):
     torch.manual_seed(0)
     spec = SPECS[name]
     agent = DreamerV3Agent(tiny(), spec)
-    agent.update(make_batch(spec))  # non-trivial weights, slow critic and return normaliser
+    agent.update(make_batch(spec, T=8))  # non-trivial weights, slow critic and return normaliser
     agent.save_pretrained(tmp_path / "a")
     loaded = DreamerV3Agent.from_pretrained(tmp_path / "a", device="cpu")
     assert loaded.config == agent.config and loaded.spec == agent.spec
@@ -201,7 +172,7 @@ def test_stochastic_act_and_optimizer_state_round_trip():
     agent = DreamerV3Agent(tiny(), spec)
     actions, state = agent.act(np_obs(spec, 2), agent.init_state(2), np.ones(2, bool))
     assert actions.shape == (2, 2) and state["deter"].shape == (2, agent.config.deter)
-    agent.update(make_batch(spec))
+    agent.update(make_batch(spec, T=8))
     other = DreamerV3Agent(tiny(), spec)
     other.load_optimizer_state(agent.optimizer_state())
     assert other.optimizer.current_lr() == agent.optimizer.current_lr()

@@ -32,7 +32,7 @@ import numpy as np
 from wam.constants import DEPTH, DEPTH_MAX_M, DEPTH_MIN_M, PROPRIO, RGB, SUCCESS
 from wam.envs.config import EnvConfig
 from wam.envs.registry import require
-from wam.envs.wrappers import image_space, vector_space
+from wam.envs.wrappers import dict_obs_space
 
 INSTALL_HINT = "conda install habitat-sim -c conda-forge -c aihabitat   (habitat-sim is not on PyPI)"
 SCENE_ENV_VAR = "WAM_HABITAT_SCENE"
@@ -117,17 +117,7 @@ class HabitatPointNavEnv(gym.Env):
         if not self._sim.pathfinder.is_loaded:
             raise RuntimeError(f"scene {sim_cfg.scene_id!r} has no navmesh; PointNav needs one (a .navmesh beside the .glb)")
         self.action_space = gym.spaces.Discrete(len(ACTIONS))
-        spaces: dict[str, gym.Space] = {}
-        for key in cfg.obs:
-            if key == RGB:
-                spaces[key] = image_space(cfg.image_size, 3, depth=False)
-            elif key == DEPTH:
-                spaces[key] = image_space(cfg.image_size, 1, depth=True)
-            elif key == PROPRIO:
-                spaces[key] = vector_space(PROPRIO_DIM)
-            else:
-                raise ValueError(f"habitat cannot emit observation key {key!r}; it offers rgb, depth, proprio")
-        self.observation_space = gym.spaces.Dict(spaces)
+        self.observation_space = dict_obs_space(cfg.obs, cfg.image_size, {PROPRIO: PROPRIO_DIM})
         self._goal = np.zeros(3)
         self._t = 0
         self._last_distance = 0.0

@@ -16,7 +16,7 @@ from wam.constants import DEPTH, PROPRIO, RGB, STATE, SUCCESS, TASK
 from wam.envs.config import EnvConfig
 from wam.envs.registry import require
 from wam.envs.rendering import MujocoCamera, configure_headless_gl
-from wam.envs.wrappers import image_space, vector_space
+from wam.envs.wrappers import dict_obs_space
 
 INSTALL_HINT = "pip install 'mujoco==3.3.0' && pip install 'metaworld==3.1.1' packaging"
 DEFAULT_CAMERA = "corner2"
@@ -63,19 +63,7 @@ class MetaWorldEnv(gym.Env):
         self._render_camera: MujocoCamera | None = None
         self._active = 0
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
-        spaces: dict[str, gym.Space] = {}
-        for key in cfg.obs:
-            if key == RGB:
-                spaces[key] = image_space(cfg.image_size, 3, depth=False)
-            elif key == DEPTH:
-                spaces[key] = image_space(cfg.image_size, 1, depth=True)
-            elif key == PROPRIO:
-                spaces[key] = vector_space(PROPRIO_DIM)
-            elif key == STATE:
-                spaces[key] = vector_space(STATE_DIM)
-            elif key == TASK:
-                spaces[key] = gym.spaces.Discrete(len(self.task_names))
-        self.observation_space = gym.spaces.Dict(spaces)
+        self.observation_space = dict_obs_space(cfg.obs, cfg.image_size, {PROPRIO: PROPRIO_DIM, STATE: STATE_DIM}, len(self.task_names))
         self._last_state = np.zeros(STATE_DIM)
 
     @property

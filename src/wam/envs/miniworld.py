@@ -41,7 +41,7 @@ import numpy as np
 from wam.constants import DEPTH, DEPTH_MAX_M, DEPTH_MIN_M, PROPRIO, RGB, SUCCESS
 from wam.envs.config import EnvConfig
 from wam.envs.registry import MissingSimulatorError, require
-from wam.envs.wrappers import image_space, vector_space
+from wam.envs.wrappers import dict_obs_space
 
 INSTALL_HINT = "pip install 'miniworld==2.1.0' 'pyglet==1.5.31'"
 #: MiniWorld 2.1 goal-reaching tasks; hard-coded because listing them by importing miniworld would open an
@@ -102,17 +102,7 @@ class MiniWorldEnv(gym.Env):
             # Set after construction: several tasks pass their own max_episode_steps to the base class.
             self._env.max_episode_steps = cfg.max_episode_steps * cfg.action_repeat
         self.action_space = gym.spaces.Discrete(int(self._env.action_space.n))
-        spaces: dict[str, gym.Space] = {}
-        for key in cfg.obs:
-            if key == RGB:
-                spaces[key] = image_space(size, 3, depth=False)
-            elif key == DEPTH:
-                spaces[key] = image_space(size, 1, depth=True)
-            elif key == PROPRIO:
-                spaces[key] = vector_space(PROPRIO_DIM)
-            else:
-                raise ValueError(f"miniworld cannot emit observation key {key!r}; it offers rgb, depth, proprio")
-        self.observation_space = gym.spaces.Dict(spaces)
+        self.observation_space = dict_obs_space(cfg.obs, size, {PROPRIO: PROPRIO_DIM})
 
     @property
     def sim(self):

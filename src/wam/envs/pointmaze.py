@@ -28,7 +28,7 @@ from wam.constants import DEPTH, PROPRIO, RGB, STATE, SUCCESS
 from wam.envs.config import EnvConfig
 from wam.envs.registry import require
 from wam.envs.rendering import MujocoCamera, configure_headless_gl
-from wam.envs.wrappers import image_space, vector_space
+from wam.envs.wrappers import dict_obs_space
 
 INSTALL_HINT = "pip install 'mujoco==3.3.0' 'gymnasium-robotics==1.4.2'"
 DEFAULT_CAMERA = "topdown"
@@ -99,17 +99,7 @@ class PointMazeEnv(gym.Env):
             model.vis.global_.fovy = _TOPDOWN_FOVY_DEG
             self._camera = MujocoCamera(model, self._env.data, _topdown_camera(self._env.maze), cfg.image_size)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-        spaces: dict[str, gym.Space] = {}
-        for key in cfg.obs:
-            if key == RGB:
-                spaces[key] = image_space(cfg.image_size, 3, depth=False)
-            elif key == DEPTH:
-                spaces[key] = image_space(cfg.image_size, 1, depth=True)
-            elif key == PROPRIO:
-                spaces[key] = vector_space(PROPRIO_DIM)
-            elif key == STATE:
-                spaces[key] = vector_space(STATE_DIM)
-        self.observation_space = gym.spaces.Dict(spaces)
+        self.observation_space = dict_obs_space(cfg.obs, cfg.image_size, {PROPRIO: PROPRIO_DIM, STATE: STATE_DIM})
 
     @property
     def sim(self):

@@ -64,3 +64,27 @@ def image_space(size: int, channels: int, depth: bool) -> gym.spaces.Box:
 def vector_space(dim: int) -> gym.spaces.Box:
     """Unbounded float32 vector observation space."""
     return gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+
+
+def dict_obs_space(obs: tuple[str, ...], image_size: int, dims: dict[str, int], num_tasks: int = 0) -> gym.spaces.Dict:
+    """The Dict observation space of a suite for the requested keys.
+
+    ``dims`` gives the length of each vector key the suite offers (``proprio``, ``state``); ``num_tasks`` > 0
+    offers ``task``. Asking for a key the suite does not offer raises a ValueError naming what it offers.
+    """
+    from wam.constants import DEPTH, RGB, TASK
+
+    offered = [RGB, DEPTH, *dims] + ([TASK] if num_tasks else [])
+    spaces: dict[str, gym.Space] = {}
+    for key in obs:
+        if key == RGB:
+            spaces[key] = image_space(image_size, 3, depth=False)
+        elif key == DEPTH:
+            spaces[key] = image_space(image_size, 1, depth=True)
+        elif key in dims:
+            spaces[key] = vector_space(dims[key])
+        elif key == TASK and num_tasks:
+            spaces[key] = gym.spaces.Discrete(num_tasks)
+        else:
+            raise ValueError(f"this suite cannot emit observation key {key!r}; it offers {offered}")
+    return gym.spaces.Dict(spaces)
