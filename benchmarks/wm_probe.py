@@ -5,6 +5,7 @@ checkpoint, and, on the same batches, an MLP regressing reward from the raw stat
 reports the correlation between predicted and real rewards on held-out windows.
 
     python benchmarks/wm_probe.py --run runs/bench_state/wam_reach-v3_s0 --updates 800
+    python benchmarks/wm_probe.py --run runs/bench_state/wam_reach-v3_s0 --updates 800 --no-reward-on-latent
 
 Writes ``benchmarks/results/wm_probe.jsonl`` (one row per report) and prints a table.
 """
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-reward-on-latent", action="store_true", help="train the reward head on g_t only (the old default)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -55,6 +57,7 @@ def main() -> None:
     model = agent.model
     model.config.loss_scales.update(actor=0.0, critic=0.0, slow_critic=0.0)
     model.config.imag_starts, model.config.horizon = 1, 1  # imagination is unused with zero actor/critic weights
+    model.config.reward_on_latent = not args.no_reward_on_latent
     probe = mlp(spec.obs_shapes["state"][0], 256, 1)
     probe_opt = torch.optim.Adam(probe.parameters(), lr=args.lr)
     held_out = {k: torch.as_tensor(v) for k, v in replay.sample(64, model.config.context).items()}
@@ -76,7 +79,8 @@ def main() -> None:
             real = held_out["reward"][:, 1:][valid]
             row = {"update": step, "wam_reward_corr": correlation(model.reward.mean(g[:, :-1])[valid], real),
                    "mlp_on_state_corr": correlation(probe(held_out["state"][:, 1:]).squeeze(-1)[valid], real),
-                   "seconds": time.time() - t0, "run": str(args.run), "lr": args.lr}
+                   "seconds": time.time() - t0, "run": str(args.run), "lr": args.lr,
+                   "reward_on_latent": model.config.reward_on_latent}
         rows.append(row)
         print(f"{step:5d}  WAM reward head r={row['wam_reward_corr']:.3f}   MLP on raw state r={row['mlp_on_state_corr']:.3f}", flush=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)

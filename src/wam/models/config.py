@@ -66,6 +66,10 @@ class WAMConfig:
     """Upper bound of the Gaussian policy's standard deviation."""
     num_bins: int = 255
     """Bins of the two-hot symlog reward and value distributions."""
+    reward_on_latent: bool = True
+    """Also train the reward head on the encoder latent of the real next observation (not only on g_t). This
+    gives the encoder a direct reward gradient; without it the reward head barely learns on CPU-sized update
+    budgets (see benchmarks/wm_probe.py)."""
     loss_scales: dict[str, float] = field(
         default_factory=lambda: dict(dyn=1.0, rec=1.0, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0)
     )

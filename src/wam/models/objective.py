@@ -36,7 +36,13 @@ def wam_loss(model, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]
     z_pred, _, _ = model.predict(g[:, :-1])
     target = (model.target_encoder(inputs) if model.target_encoder is not None else z).detach()[:, 1:]
     losses["dyn"] = masked_mean((z_pred - target).pow(2).mean(-1), trans)
-    losses["reward"] = masked_mean(model.reward.loss(g[:, :-1], batch[REWARD][:, 1:].float()), trans)
+    next_reward = batch[REWARD][:, 1:].float()
+    losses["reward"] = masked_mean(model.reward.loss(g[:, :-1], next_reward), trans)
+    if cfg.reward_on_latent:
+        # Same head on the real next latent: a direct reward gradient into the encoder (see WAMConfig).
+        on_latent = masked_mean(model.reward.loss(z[:, 1:], next_reward), trans)
+        metrics["wm/reward_loss_on_latent"] = float(on_latent.detach())
+        losses["reward"] = losses["reward"] + on_latent
     cont_target = 1.0 - batch[IS_TERMINAL][:, 1:].float()
     losses["cont"] = masked_mean(bce_with_logits(model.cont(g[:, :-1]).squeeze(-1), cont_target), trans)
     rec = model.decoder.loss(z, inputs)
