@@ -117,6 +117,7 @@ class DMCEnv(gym.Env):
         return out
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start a new episode; returns (observation dict, info)."""
         super().reset(seed=seed)
         if seed is not None:
             self._env.task.random.seed(seed)
@@ -125,6 +126,7 @@ class DMCEnv(gym.Env):
         return self._observe(timestep.observation), {SUCCESS: False}
 
     def step(self, action):
+        """Apply one action; returns (observation dict, reward, terminated, truncated, info)."""
         action = np.asarray(action, dtype=np.float64)
         if action.shape != self.action_space.shape:
             raise ValueError(f"dmc/{self.cfg.task} actions have shape {self.action_space.shape}, got {action.shape}")
@@ -144,6 +146,7 @@ class DMCEnv(gym.Env):
         return self._render_cam.rgb()
 
     def close(self) -> None:
+        """Release the simulator and renderers."""
         for cam in (self._cam, self._render_cam):
             if cam is not None:
                 cam.close()

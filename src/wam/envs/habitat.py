@@ -167,6 +167,7 @@ class HabitatPointNavEnv(gym.Env):
         return out
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start a new episode; returns (observation dict, info)."""
         super().reset(seed=seed)
         if seed is not None:
             self._sim.seed(seed)  # also seeds the pathfinder's random navigable points
@@ -182,6 +183,7 @@ class HabitatPointNavEnv(gym.Env):
         return self._observe(self._sim.get_sensor_observations()), {SUCCESS: False, "distance_to_goal": self._last_distance}
 
     def step(self, action):
+        """Apply one action; returns (observation dict, reward, terminated, truncated, info)."""
         action = int(np.asarray(action).reshape(()))
         if not 0 <= action < len(ACTIONS):
             raise ValueError(f"habitat actions are 0..{len(ACTIONS) - 1} {list(ACTIONS)}, got {action}")
@@ -205,6 +207,7 @@ class HabitatPointNavEnv(gym.Env):
         return np.ascontiguousarray(rgb[rows][:, cols], dtype=np.uint8)
 
     def close(self) -> None:
+        """Release the simulator and renderers."""
         self._sim.close()
 
 

@@ -88,6 +88,7 @@ class MetaWorldEnv(gym.Env):
         return out
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start a new episode; returns (observation dict, info)."""
         super().reset(seed=seed)
         self._active = int(self.np_random.integers(len(self._envs)))
         goals = self._goals[self._active]
@@ -96,6 +97,7 @@ class MetaWorldEnv(gym.Env):
         return self._observe(state), {SUCCESS: False, "task_name": self.task_names[self._active]}
 
     def step(self, action):
+        """Apply one action; returns (observation dict, reward, terminated, truncated, info)."""
         action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         if action.shape != (4,):
             raise ValueError(f"MetaWorld actions have shape (4,), got {action.shape}")
@@ -120,6 +122,7 @@ class MetaWorldEnv(gym.Env):
         return self._render_camera.rgb()
 
     def close(self) -> None:
+        """Release the simulator and renderers."""
         for cam in self._cameras + ([self._render_camera] if self._render_camera else []):
             cam.close()
         for env in self._envs:

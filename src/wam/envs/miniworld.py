@@ -125,11 +125,13 @@ class MiniWorldEnv(gym.Env):
         return out
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start a new episode; returns (observation dict, info)."""
         super().reset(seed=seed)
         frame, _ = self._env.reset(seed=seed, options=options)
         return self._observe(frame), {SUCCESS: False}
 
     def step(self, action):
+        """Apply one action; returns (observation dict, reward, terminated, truncated, info)."""
         action = int(np.asarray(action).reshape(()))
         if not self.action_space.contains(action):
             raise ValueError(f"action {action} is outside {self.action_space} for miniworld/{self.cfg.task}")
@@ -143,6 +145,7 @@ class MiniWorldEnv(gym.Env):
         return np.array(self._env.render_top_view(self._env.vis_fb), dtype=np.uint8)
 
     def close(self) -> None:
+        """Release the simulator and renderers."""
         self._env.close()
 
 
@@ -253,10 +256,12 @@ class SubprocessEnv(gym.Env):
         return self._reply(method)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start a new episode; returns (observation dict, info)."""
         super().reset(seed=seed)
         return self._call("reset", seed=seed, options=options)
 
     def step(self, action):
+        """Apply one action; returns (observation dict, reward, terminated, truncated, info)."""
         return self._call("step", action=action)
 
     def render(self) -> np.ndarray:
@@ -264,6 +269,7 @@ class SubprocessEnv(gym.Env):
         return self._call("render")
 
     def close(self) -> None:
+        """Release the simulator and renderers."""
         self._finalizer()
 
 

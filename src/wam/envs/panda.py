@@ -294,6 +294,7 @@ class PandaEnv(gym.Env):
         return out
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start a new episode; returns (observation dict, info)."""
         super().reset(seed=seed)
         # panda-gym reseeds its task from OS entropy on every unseeded reset; derive each episode's seed from
         # ours instead, so one seed fixes the whole sequence of episodes.
@@ -302,6 +303,7 @@ class PandaEnv(gym.Env):
         return self._observe(raw), {SUCCESS: False, "is_success": False}
 
     def step(self, action):
+        """Apply one action; returns (observation dict, reward, terminated, truncated, info)."""
         if self._last is None:
             raise RuntimeError("call reset() before step()")
         action = np.asarray(action, dtype=np.float32)
@@ -332,6 +334,7 @@ class PandaEnv(gym.Env):
         return self._render_camera.render()[0]
 
     def close(self) -> None:
+        """Release the simulator and renderers."""
         self._env.close()
 
 

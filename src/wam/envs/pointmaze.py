@@ -127,6 +127,7 @@ class PointMazeEnv(gym.Env):
         return self._observe(raw), {SUCCESS: False}
 
     def step(self, action):
+        """Apply one action; returns (observation dict, reward, terminated, truncated, info)."""
         action = np.asarray(action, dtype=np.float64)
         if action.shape != (2,):
             raise ValueError(f"PointMaze actions have shape (2,), got {action.shape}")
@@ -144,6 +145,7 @@ class PointMazeEnv(gym.Env):
         return self._render_camera.rgb()
 
     def close(self) -> None:
+        """Release the simulator and renderers."""
         for cam in (self._camera, self._render_camera):
             if cam is not None:
                 cam.close()

@@ -20,6 +20,7 @@ class ActionRepeat(gym.Wrapper):
         self.repeat = repeat
 
     def step(self, action):
+        """Apply one action; returns (observation dict, reward, terminated, truncated, info)."""
         total, success = 0.0, False
         for _ in range(self.repeat):
             obs, reward, terminated, truncated, info = self.env.step(action)
@@ -40,12 +41,14 @@ class SuccessInfo(gym.Wrapper):
         self.fn = fn or (lambda info: bool(info.get(SUCCESS, False)))
 
     def reset(self, **kwargs) -> tuple[Any, dict]:
+        """Start a new episode; returns (observation dict, info)."""
         obs, info = self.env.reset(**kwargs)
         info = dict(info)
         info[SUCCESS] = False
         return obs, info
 
     def step(self, action):
+        """Apply one action; returns (observation dict, reward, terminated, truncated, info)."""
         obs, reward, terminated, truncated, info = self.env.step(action)
         info = dict(info)
         info[SUCCESS] = bool(self.fn(info))

@@ -113,7 +113,8 @@ class _Rollout(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, cache, h0, pos0, horizon):  # noqa: D102
+    def forward(self, cache, h0, pos0, horizon):
+        """Apply the module (see the class docstring for shapes)."""
         return self.model.rollout(cache, h0, pos0, horizon, detach_inputs=False)
 
 

@@ -28,12 +28,14 @@ class _ScaleGrad(torch.autograd.Function):
     """Identity forward; multiplies the gradient by ``scale`` backward (α_pg)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, scale: float) -> Tensor:  # noqa: D102
+    def forward(ctx, x: Tensor, scale: float) -> Tensor:
+        """Return ``x`` unchanged, remembering ``scale`` for the backward pass."""
         ctx.scale = scale
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # noqa: D102
+    def backward(ctx, grad: Tensor):
+        """Scale the incoming gradient by ``scale``."""
         return grad * ctx.scale, None
 
 

@@ -57,6 +57,7 @@ class BlockLinear(nn.Module):
         init_(self)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Apply the module (see the class docstring for shapes)."""
         x = x.reshape(*x.shape[:-1], self.blocks, -1)  # (..., G, I)
         x = torch.einsum("...gi,gio->...go", x, self.weight)  # (..., G, O)
         return x.flatten(-2) + self.bias
@@ -70,6 +71,7 @@ class ChannelRMSNorm(nn.Module):
         self.scale = nn.Parameter(torch.ones(channels))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Apply the module (see the class docstring for shapes)."""
         x = x * torch.rsqrt(x.square().mean(1, keepdim=True) + NORM_EPS)
         return x * self.scale[:, None, None]
 
@@ -318,6 +320,7 @@ class TwoHotHead(nn.Module):
         self.out = linear(width, bins, outscale=0.0)
 
     def forward(self, feat: Tensor) -> Tensor:
+        """Apply the module (see the class docstring for shapes)."""
         return self.out(self.mlp(feat))
 
 
@@ -330,6 +333,7 @@ class ContHead(nn.Module):
         self.out = linear(width, 1)
 
     def forward(self, feat: Tensor) -> Tensor:
+        """Apply the module (see the class docstring for shapes)."""
         return self.out(self.mlp(feat)).squeeze(-1)
 
 
