@@ -30,4 +30,6 @@ if ! "$PY" -c "import mujoco, sys; sys.exit(mujoco.__version__ != '3.3.0')" 2>/d
   "${PIP[@]}" "mujoco==3.3.0"
 fi
 "${PIP[@]}" -e ".[${EXTRA}]"
+# pyenv only exposes new console scripts (the `wam` command) after a rehash.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 echo "wam installed ($("$PY" -c 'import wam, torch; print(f"wam {wam.__version__}, torch {torch.__version__}")'))"
