@@ -52,6 +52,7 @@ SUITES: dict[str, Suite] = {
         Suite("miniworld", "miniworld", ("rgb", "depth", "proprio"), "MiniWorld first-person navigation (discrete)"),
         Suite("pointmaze", "pointmaze", ("rgb", "depth", "proprio", "state"), "gymnasium-robotics PointMaze"),
         Suite("habitat", "habitat", ("rgb", "depth", "proprio"), "Habitat (needs habitat-sim from conda)"),
+        Suite("toy", "toy", ("rgb", "depth", "proprio", "state"), "tiny synthetic tasks for fast learning checks"),
     )
 }
 
