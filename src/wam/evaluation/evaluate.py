@@ -28,7 +28,7 @@ class EvalResult:
 
 
 def evaluate(agent: Agent, envs: gym.vector.VectorEnv, episodes: int, seed: int, deterministic: bool = True,
-             video: str | Path | None = None, progress=None) -> EvalResult:
+             video: str | Path | None = None) -> EvalResult:
     """Run ``episodes`` episodes split evenly over the vector env's copies (``NEXT_STEP`` autoreset).
 
     Every copy runs the same number of episodes, so short episodes are not over-represented. ``video`` writes
@@ -56,8 +56,6 @@ def evaluate(agent: Agent, envs: gym.vector.VectorEnv, episodes: int, seed: int,
         for i in np.flatnonzero(done):
             if len(finished[i]) < quota:
                 finished[i].append((bool(ep_success[i]), float(ep_return[i]), int(ep_len[i])))
-                if progress is not None:
-                    progress()
             ep_return[i], ep_len[i], ep_success[i] = 0.0, 0, False
         is_first = done_prev.copy()
         done_prev = done
