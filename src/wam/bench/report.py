@@ -241,7 +241,7 @@ def write_report(suites: list[Suite], results_root: str | Path = "benchmarks/res
             f"in `{results_root}/`; every number below is computed from those files (do not edit by hand). Suites are "
             "pre-registered in `benchmarks/suites/`: budgets, train ratio, seeds and thresholds were fixed before any result.",
             "", "Statistics follow Agarwal et al. (2021): interquartile mean (IQM) with 95% stratified-bootstrap confidence "
-            f"intervals (runs resampled within each task), probability of improvement, and steps to a success threshold. "
+            "intervals (runs resampled within each task), probability of improvement, and steps to a success threshold. "
             "A claim is *inconclusive at this scale* while a cell it needs has fewer than 3 complete seeds or the two "
             "agents' 95% CIs overlap.", "", "## Claims", ""]
     if verdicts:

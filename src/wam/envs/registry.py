@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import importlib
 from dataclasses import dataclass
-from typing import Callable
 
 import gymnasium as gym
 

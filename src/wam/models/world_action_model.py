@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from wam.agents.spec import EnvSpec
 from wam.io.pretrained import config_from_dict, load_state_into, read_config, save_pretrained
-from wam.losses import ReturnNormalizer, bce_with_logits, lambda_returns, masked_mean, symexp_bins
+from wam.losses import ReturnNormalizer, symexp_bins
 from wam.models.config import WAMConfig
 from wam.models.nn.heads import PolicyHead, TwoHotHead
 from wam.models.nn.tokenizers import ObservationDecoder, ObservationEncoder, mlp, prepare_obs
