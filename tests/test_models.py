@@ -64,14 +64,15 @@ def _recompute_without_cache(model: WorldActionModel, z: torch.Tensor, a_ctx: to
     for t in range(T - 1):
         tokens += [model._z_token(z[:, t], torch.full((B,), 2 * t)), model._a_token(a_ctx[:, t], torch.full((B,), 2 * t + 1))]
     tokens.append(model._z_token(z[:, -1], torch.full((B,), 2 * T - 2)))
-    latents = []
+    latents, z_now = [], z[:, -1]
     for k in range(actions.shape[1]):
         pos = 2 * T - 2 + 2 * k
         tokens.append(model._a_token(model.action_features(actions[:, k]), torch.full((B,), pos + 1)))
         seq = torch.stack(tokens, 1)
         out, _ = model.trunk.forward_cached(seq, torch.ones(B, seq.shape[1], dtype=torch.bool), None)
-        z_next, _, _ = model.predict(out[:, -1])
+        z_next, _, _ = model.predict(out[:, -1], z_now)
         latents.append(z_next)
+        z_now = z_next
         tokens.append(model._z_token(z_next, torch.full((B,), pos + 2)))
     return torch.stack(latents, 1)
 
@@ -118,6 +119,37 @@ def test_pathwise_estimator_trains_policy_but_not_reward_head():
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.reward.parameters())
 
 
+def test_open_loop_model_loss_scores_rollouts_on_predicted_latents():
+    spec = SPECS["state"]
+    batch = make_batch(spec, B=3, T=6)
+    batch["mask"][0, 3:] = False  # a short episode: its rollout steps past the end must not count
+    one_step = tiny(spec, model_horizon=1)
+    _, metrics = one_step(batch)
+    assert not any(k.startswith("wm/open_loop") for k in metrics)
+    model = tiny(spec, model_horizon=3, model_starts=64)
+    loss, metrics = model(batch)
+    assert torch.isfinite(loss) and metrics["wm/open_loop_dyn"] > 0
+    # The open-loop loss feeds predicted latents back in, so its gradient reaches the latent-input projection
+    # through the fed latents, not only through real tokens: zeroing the multi-step weight changes that gradient.
+    grads = []
+    for rho in (1.0, 1e-6):
+        model.zero_grad()
+        model.config.model_rho = rho
+        model.config.loss_scales = {k: (1.0 if k == "dyn" else 0.0) for k in model.config.loss_scales}
+        model(batch)[0].backward()
+        grads.append(model.z_in.weight.grad.clone())
+    assert not torch.allclose(grads[0], grads[1])
+
+
+def test_residual_dynamics_starts_from_the_current_latent():
+    spec = SPECS["state"]
+    model = tiny(spec, residual_dynamics=True)
+    torch.nn.init.zeros_(model.dynamics[-1].weight)
+    torch.nn.init.zeros_(model.dynamics[-1].bias)
+    z = model.encode({k: v[:, 0] for k, v in make_batch(spec).items() if k in spec.obs_shapes})
+    assert torch.allclose(model.next_latent(torch.randn_like(z), z), z, atol=1e-4)
+
+
 def test_save_load_reproduces_actions_bit_exactly(tmp_path, spec):
     model = tiny(spec)
     obs = {k: v[:, 0].numpy() for k, v in make_batch(spec).items() if k in spec.obs_shapes}
@@ -140,7 +172,7 @@ def test_corrupt_checkpoint_raises_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [dict(coupling="loose"), dict(actor_grad="magic"), dict(dim=30, heads=4), dict(gamma=1.5),
-                                 dict(min_std=2.0)])
+                                 dict(min_std=2.0), dict(model_horizon=0), dict(model_rho=0.0)])
 def test_bad_config_values_raise(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         WAMConfig(spec=SPECS["state"], **bad)

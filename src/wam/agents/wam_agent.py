@@ -31,6 +31,8 @@ class WAMAgentConfig:
     """Next-latent target: ``sg`` (stop-gradient online encoder) or ``ema`` (slow encoder)."""
     beta_rec: float = 1.0
     """Weight of the reconstruction loss."""
+    beta_dyn: float = 1.0
+    """Weight of the next-latent (dynamics) loss."""
     seq_len: int = 16
     """Training sequence length T (= the trunk's context)."""
     batch_size: int = 16
@@ -64,7 +66,7 @@ class WAMAgentConfig:
 
     def model_config(self, spec: EnvSpec) -> WAMConfig:
         """The :class:`WAMConfig` these settings describe for an environment ``spec``."""
-        scales = dict(dyn=1.0, rec=self.beta_rec, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0)
+        scales = dict(dyn=self.beta_dyn, rec=self.beta_rec, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0)
         return WAMConfig.preset(self.size, spec=spec, coupling=self.coupling, actor_grad=self.actor_grad, alpha_pg=self.alpha_pg,
                                 dyn_target=self.dyn_target, context=self.seq_len, horizon=self.horizon, imag_starts=self.imag_starts,
                                 entropy=self.entropy, loss_scales=scales, **self.extra)

@@ -66,6 +66,17 @@ class WAMConfig:
     """Upper bound of the Gaussian policy's standard deviation."""
     num_bins: int = 255
     """Bins of the two-hot symlog reward and value distributions."""
+    model_horizon: int = 5
+    """Open-loop steps of the multi-step model loss: the trunk rolls forward on its own latents with the real
+    actions and is scored at every step (TD-MPC2-style). 1 = one-step teacher forcing only."""
+    model_starts: int = 32
+    """Rollouts per update for the multi-step model loss."""
+    model_rho: float = 0.5
+    """Weight decay per step of the multi-step model loss (ρ^k, TD-MPC2's ρ)."""
+    residual_dynamics: bool = False
+    """Predict z_{t+1} as LayerNorm(z_t + Δ(g_t)) instead of LayerNorm(f(g_t)). Off by default: on toy/reach2d it
+    learns "nothing moves" (open-loop error equal to the copy guess) and imagined rewards stop depending on the
+    action (benchmarks/results/imagination_probe.jsonl)."""
     reward_on_latent: bool = True
     """Also train the reward head on the encoder latent of the real next observation (not only on g_t). This
     gives the encoder a direct reward gradient; without it the reward head barely learns on CPU-sized update
@@ -87,6 +98,8 @@ class WAMConfig:
             (self.dim > 0 and self.dim % self.heads == 0, f"dim={self.dim} must be a positive multiple of heads={self.heads}"),
             (self.context >= 2, f"context={self.context} must be >= 2"),
             (self.horizon >= 1, f"horizon={self.horizon} must be >= 1"),
+            (self.model_horizon >= 1 and self.model_starts >= 1, f"model_horizon={self.model_horizon} and model_starts={self.model_starts} must be >= 1"),
+            (0.0 < self.model_rho <= 1.0, f"model_rho={self.model_rho} must be in (0, 1]"),
             (0.0 < self.gamma <= 1.0, f"gamma={self.gamma} must be in (0, 1]"),
             (0.0 <= self.lam <= 1.0, f"lam={self.lam} must be in [0, 1]"),
             (0.0 < self.min_std < self.max_std, f"need 0 < min_std ({self.min_std}) < max_std ({self.max_std})"),

@@ -33,7 +33,7 @@ def wam_loss(model, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]
     metrics: dict[str, float] = {}
     # ---- world model: transition t -> t+1 is valid when step t+1 is real (windows never cross episodes).
     trans = mask[:, 1:]
-    z_pred, _, _ = model.predict(g[:, :-1])
+    z_pred = model.next_latent(g[:, :-1], z[:, :-1])
     target = (model.target_encoder(inputs) if model.target_encoder is not None else z).detach()[:, 1:]
     losses["dyn"] = masked_mean((z_pred - target).pow(2).mean(-1), trans)
     next_reward = batch[REWARD][:, 1:].float()
@@ -45,6 +45,11 @@ def wam_loss(model, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]
         losses["reward"] = losses["reward"] + on_latent
     cont_target = 1.0 - batch[IS_TERMINAL][:, 1:].float()
     losses["cont"] = masked_mean(bce_with_logits(model.cont(g[:, :-1]).squeeze(-1), cont_target), trans)
+    if cfg.model_horizon > 1:
+        multi = _open_loop_losses(model, batch, z, target, cache, h)
+        for name, value in multi.items():
+            metrics[f"wm/open_loop_{name}"] = float(value.detach())
+            losses[name] = losses[name] + value
     rec = model.decoder.loss(z, inputs)
     for key, value in rec.items():
         metrics[f"rec/{key}"] = float(masked_mean(value.detach(), mask))
@@ -61,12 +66,12 @@ def wam_loss(model, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]
     positions = torch.arange(2 * T, device=z.device)
     start_cache.valid = start_cache.valid & (positions.unsqueeze(0) <= 2 * t_idx.unsqueeze(1))
     pos0 = 2 * t_idx
-    h0 = h[b_idx, t_idx]
+    h0, z0 = h[b_idx, t_idx], z[b_idx, t_idx]
     pathwise = cfg.actor_grad == "pathwise"
     if pathwise:
-        roll = _rollout_with_frozen_world_model(model, start_cache, h0, pos0, cfg.horizon)
+        roll = _rollout_with_frozen_world_model(model, start_cache, h0, z0, pos0, cfg.horizon)
     else:
-        roll = model.rollout(start_cache, h0, pos0, cfg.horizon, detach_inputs=True)
+        roll = model.rollout(start_cache, h0, z0, pos0, cfg.horizon, detach_inputs=True)
     hs = roll["h"]  # (N, H+1, D)
     h_in = model._policy_input(hs)
     values = model.value.mean(h_in)  # (N, H+1)
@@ -106,6 +111,39 @@ def wam_loss(model, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]
     return total, metrics
 
 
+def _open_loop_losses(model, batch: dict[str, Tensor], z: Tensor, target: Tensor, cache, h: Tensor) -> dict[str, Tensor]:
+    """Multi-step model losses (TD-MPC2-style latent rollouts, here through the trunk and its KV cache).
+
+    From up to ``model_starts`` real steps t, the trunk runs ``model_horizon`` steps on its *own* predicted
+    latents with the *real* actions a_t..a_{t+K-1}, and every predicted latent, reward and continuation is
+    scored against the real ones (weight ``model_rho**k``). Gradients flow through the whole rollout, so the
+    model is trained on the kind of inputs imagination feeds it, not only on teacher-forced real latents.
+    """
+    cfg = model.config
+    mask = batch[MASK].bool()
+    B, T = mask.shape
+    K = min(cfg.model_horizon, T - 1)
+    starts = mask[:, : T - K].flatten().nonzero().squeeze(1)
+    if len(starts) > cfg.model_starts:
+        starts = starts[torch.randperm(len(starts), device=starts.device)[: cfg.model_starts]]
+    b, t = starts // (T - K), starts % (T - K)
+    start_cache = cache.select(b)
+    start_cache.valid = start_cache.valid & (torch.arange(2 * T, device=z.device).unsqueeze(0) <= 2 * t.unsqueeze(1))
+    steps = t.unsqueeze(1) + torch.arange(K, device=z.device).unsqueeze(0)  # (N, K): t .. t+K-1
+    roll = model.rollout(start_cache, h[b, t], z[b, t], 2 * t, K, actions=batch[ACTION][b.unsqueeze(1), steps], detach_inputs=False)
+    rows, nxt = b.unsqueeze(1), steps + 1
+    valid = mask[rows, nxt].float() * cfg.model_rho ** torch.arange(K, device=z.device).float()
+    total = valid.sum().clamp(min=1e-8)
+    # target is (B, T-1, D) for steps 1..T-1, so step t+1's target sits at index t.
+    dyn = (roll["z"] - target[rows, steps]).pow(2).mean(-1)
+    reward_target = batch[REWARD][rows, nxt].float()
+    reward = model.reward.loss(roll["g"], reward_target)
+    if cfg.reward_on_latent:
+        reward = reward + model.reward.loss(roll["z"], reward_target)
+    cont = bce_with_logits(model.cont(roll["g"]).squeeze(-1), 1.0 - batch[IS_TERMINAL][rows, nxt].float())
+    return {name: (value * valid).sum() / total for name, value in (("dyn", dyn), ("reward", reward), ("cont", cont))}
+
+
 class _Rollout(nn.Module):
     """Adapter so :func:`torch.func.functional_call` (which calls ``forward``) can run ``model.rollout``."""
 
@@ -113,9 +151,9 @@ class _Rollout(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, cache, h0, pos0, horizon):
+    def forward(self, cache, h0, z0, pos0, horizon):
         """Apply the module (see the class docstring for shapes)."""
-        return self.model.rollout(cache, h0, pos0, horizon, detach_inputs=False)
+        return self.model.rollout(cache, h0, z0, pos0, horizon, detach_inputs=False)
 
 
 def _detached(module: nn.Module, keep: str = "") -> dict[str, Tensor]:
@@ -123,8 +161,8 @@ def _detached(module: nn.Module, keep: str = "") -> dict[str, Tensor]:
     return {n: (p if keep and n.startswith(keep) else p.detach()) for n, p in module.named_parameters()}
 
 
-def _rollout_with_frozen_world_model(model, cache, h0, pos0, horizon) -> dict[str, Tensor]:
+def _rollout_with_frozen_world_model(model, cache, h0, z0, pos0, horizon) -> dict[str, Tensor]:
     """Pathwise rollout: gradients flow through actions into predictions, but only the policy's parameters
     learn from it (everything else sees detached parameters, so the actor cannot "hallucinate" reward)."""
     params = {f"model.{n}": p for n, p in _detached(model, keep="policy.").items()}
-    return functional_call(_Rollout(model), params, (cache, h0, pos0, horizon), strict=False)
+    return functional_call(_Rollout(model), params, (cache, h0, z0, pos0, horizon), strict=False)

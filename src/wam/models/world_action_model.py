@@ -65,7 +65,8 @@ class WorldActionModel(nn.Module):
         self.token_type = nn.Parameter(torch.randn(2, D) * 0.02)
         self.pos = nn.Embedding(2 * (c.context + c.horizon) + 2, D)
         self.trunk = Transformer(D, c.trunk_layers, c.heads, dropout=c.dropout)
-        self.dynamics = nn.Sequential(mlp(D, c.mlp_hidden, D), nn.LayerNorm(D, elementwise_affine=False))
+        self.dynamics = mlp(D, c.mlp_hidden, D)
+        self.dynamics_norm = nn.LayerNorm(D, elementwise_affine=False)
         bins = symexp_bins(c.num_bins)
         self.reward = TwoHotHead(D, c.mlp_hidden, bins)
         self.cont = mlp(D, c.mlp_hidden, 1)
@@ -115,21 +116,30 @@ class WorldActionModel(nn.Module):
         out = out.view(B, T, 2, D)
         return out[:, :, 0], out[:, :, 1], cache
 
-    def predict(self, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """From an action-token state g: (next latent, expected reward, continuation probability)."""
-        return self.dynamics(g), self.reward.mean(g), torch.sigmoid(self.cont(g).squeeze(-1))
+    def next_latent(self, g: Tensor, z: Tensor) -> Tensor:
+        """Predicted z_{t+1} from the action-token state g_t and the current latent z_t.
+
+        With ``residual_dynamics`` the head predicts a change added to (a stopped copy of) z_t, so "nothing
+        moves" is the starting point instead of something to learn; otherwise it predicts z_{t+1} from g_t alone.
+        """
+        delta = self.dynamics(g)
+        return self.dynamics_norm(delta + z.detach() if self.config.residual_dynamics else delta)
+
+    def predict(self, g: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """From an action-token state g_t and latent z_t: (next latent, expected reward, continuation probability)."""
+        return self.next_latent(g, z), self.reward.mean(g), torch.sigmoid(self.cont(g).squeeze(-1))
 
     # ----------------------------------------------------------------- imagination
-    def rollout(self, cache: KVCache, h0: Tensor, pos0: Tensor, horizon: int, actions: Tensor | None = None,
+    def rollout(self, cache: KVCache, h0: Tensor, z0: Tensor, pos0: Tensor, horizon: int, actions: Tensor | None = None,
                 detach_inputs: bool = True, deterministic: bool = False) -> dict[str, Tensor]:
         """Roll the trunk forward on its own predictions, one step at a time, reusing ``cache``.
 
-        h0 (N, D) is the state at a real z token at position ``pos0`` (N,). If ``actions`` (N, H, A) are given
-        they are used instead of the policy. Returns h (N,H+1,D), actions, action features, pre-tanh samples,
+        h0 (N, D) is the state at a real z token z0 (N, D) at position ``pos0`` (N,). If ``actions`` (N, H, A) are given
+        they are used instead of the policy. Returns h (N,H+1,D), g (N,H,D) (action-token states), actions, action features, pre-tanh samples,
         z (N,H,D), reward (N,H), cont (N,H); reward/cont/z index k is the transition after action k.
         """
-        hs, acts, feats, raws, zs, rewards, conts = [h0], [], [], [], [], [], []
-        h = h0
+        hs, gs, acts, feats, raws, zs, rewards, conts = [h0], [], [], [], [], [], [], []
+        h, z = h0, z0
         ones = torch.ones(h0.shape[0], 1, dtype=torch.bool, device=h0.device)
         for k in range(horizon):
             if actions is not None:
@@ -144,18 +154,19 @@ class WorldActionModel(nn.Module):
                 feat = raw if self.spec.discrete else act
             fed = feat.detach() if detach_inputs else feat
             g, cache = self.trunk.forward_cached(self._a_token(fed, pos0 + 2 * k + 1).unsqueeze(1), ones, cache)
-            z_next, r, c = self.predict(g[:, 0])
-            fed_z = z_next.detach() if detach_inputs else z_next
+            z_next, r, c = self.predict(g[:, 0], z)
+            fed_z = z = z_next.detach() if detach_inputs else z_next
             out, cache = self.trunk.forward_cached(self._z_token(fed_z, pos0 + 2 * k + 2).unsqueeze(1), ones, cache)
             h = out[:, 0]
             hs.append(h)
+            gs.append(g[:, 0])
             acts.append(act)
             feats.append(feat)
             raws.append(raw)
             zs.append(z_next)
             rewards.append(r)
             conts.append(c)
-        return dict(h=torch.stack(hs, 1), action=torch.stack(acts, 1), feat=torch.stack(feats, 1), raw=torch.stack(raws, 1),
+        return dict(h=torch.stack(hs, 1), g=torch.stack(gs, 1), action=torch.stack(acts, 1), feat=torch.stack(feats, 1), raw=torch.stack(raws, 1),
                     z=torch.stack(zs, 1), reward=torch.stack(rewards, 1), cont=torch.stack(conts, 1))
 
     @torch.no_grad()
@@ -176,7 +187,7 @@ class WorldActionModel(nn.Module):
         else:
             out, cache = self.trunk.forward_cached(self._z_token(z[:, -1], torch.zeros(B, dtype=torch.long, device=z.device)).unsqueeze(1), mask[:, :1], None)
         pos0 = torch.full((B,), 2 * T - 2, device=z.device, dtype=torch.long)
-        roll = self.rollout(cache, out[:, 0], pos0, horizon, actions=actions)
+        roll = self.rollout(cache, out[:, 0], z[:, -1], pos0, horizon, actions=actions)
         result = dict(latent=roll["z"], action=roll["action"], reward=roll["reward"], cont=roll["cont"], value=self.value.mean(roll["h"]))
         if decode:
             result["decoded"] = self.decoder(roll["z"])

@@ -74,6 +74,11 @@ class PolicyHead(nn.Module):
         super().__init__()
         self.discrete, self.min_std, self.max_std = discrete, min_std, max_std
         self.net = mlp(dim, hidden, action_dim if discrete else 2 * action_dim)
+        # Small output layer (DreamerV3's actor outscale): the first policy is centred and as wide as allowed,
+        # instead of a random, possibly saturated, direction per state.
+        with torch.no_grad():
+            self.net[-1].weight.mul_(0.01)
+            self.net[-1].bias.zero_()
 
     def forward(self, h: Tensor) -> TanhGaussian | Categorical:
         """The action distribution at state ``h``."""
