@@ -9,9 +9,15 @@ checkpoint, then, on fresh episodes, measures what the actor depends on:
   towards the goal and straight away from it; ``order_ok``: fraction of episodes where the prediction ranks the
   two correctly. An actor trained in imagination can only learn the task if ``reward_gap`` > 0 reliably.
 
+With ``--actor-updates N`` it then trains only the actor and critic (model losses off) in imagination on the same
+replay and evaluates the policy in the environment every 250 updates (``actor_curve``): does the actor-critic
+learn when the world model is already trained and held fixed?
+
     python benchmarks/imagination_probe.py --run runs/explore/res_reinforce --updates 1000 --label default
     python benchmarks/imagination_probe.py --run runs/explore/res_reinforce --updates 1000 --label old \\
         --set residual_dynamics=0 model_horizon=1
+    python benchmarks/imagination_probe.py --run runs/explore/res_reinforce --updates 1000 --label staged \
+        --set model_horizon=1 --coupling decoupled --actor-updates 1000
 
 Appends one row per call to ``benchmarks/results/imagination_probe.jsonl``.
 """
@@ -29,7 +35,9 @@ import torch
 from wam.agents.spec import EnvSpec
 from wam.agents.wam_agent import WAMAgent, WAMAgentConfig
 from wam.data.replay import Replay
-from wam.envs import make
+from wam.envs import make, make_vector
+from wam.envs.config import EnvConfig
+from wam.evaluation.evaluate import evaluate
 from wam.losses import symlog
 
 OUT = Path(__file__).resolve().parent / "results" / "imagination_probe.jsonl"
@@ -91,6 +99,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--beta-dyn", type=float, default=1.0, help="weight of the next-latent loss")
     parser.add_argument("--set", nargs="*", default=[], help="WAMConfig overrides, e.g. residual_dynamics=0 model_horizon=1")
+    parser.add_argument("--coupling", default="coupled", choices=["coupled", "decoupled"])
+    parser.add_argument("--actor-updates", type=int, default=0, help="then train actor/critic only, with the model fixed")
     parser.add_argument("--label", default="")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -103,13 +113,32 @@ def main() -> None:
     replay = Replay(spec, 10**6, saved["train"]["num_envs"], seed=args.seed)
     replay.load(args.run / "checkpoint" / "replay")
     overrides = parse_overrides(args.set)
-    agent = WAMAgent(WAMAgentConfig(beta_dyn=args.beta_dyn, extra=overrides), spec)
-    agent.model.config.loss_scales.update(actor=0.0, critic=0.0, slow_critic=0.0)
+    agent = WAMAgent(WAMAgentConfig(beta_dyn=args.beta_dyn, coupling=args.coupling, extra=overrides), spec)
+    scales = agent.model.config.loss_scales
+    full = dict(scales)
+    scales.update(actor=0.0, critic=0.0, slow_critic=0.0)
+
+    def update() -> None:
+        agent.update({k: torch.as_tensor(v) for k, v in replay.sample(agent.config.batch_size, agent.config.seq_len).items()})
+
     t0 = time.time()
     for _ in range(args.updates):
-        agent.update({k: torch.as_tensor(v) for k, v in replay.sample(agent.config.batch_size, agent.config.seq_len).items()})
-    row = {"label": args.label, "updates": args.updates, "beta_dyn": args.beta_dyn, "overrides": overrides,
+        update()
+    row = {"label": args.label, "updates": args.updates, "beta_dyn": args.beta_dyn, "overrides": overrides, "coupling": args.coupling,
            "train_seconds": time.time() - t0, "run": str(args.run), **measure(agent, args.episodes, seed=1000)}
+    if args.actor_updates:
+        scales.update(full)
+        scales.update(dyn=0.0, rec=0.0, reward=0.0, cont=0.0)
+        envs = make_vector(EnvConfig(name="toy/reach2d", obs=("state",)), 1, asynchronous=False)
+        curve = []
+        for step in range(args.actor_updates + 1):
+            if step % 250 == 0:
+                result = evaluate(agent, envs, args.episodes, seed=2000).summary()
+                curve.append({"actor_updates": step, "success": result["eval/success"], "return": result["eval/return"]})
+                print(curve[-1], flush=True)
+            if step < args.actor_updates:
+                update()
+        row["actor_curve"] = curve
     print(json.dumps(row), flush=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with OUT.open("a") as f:

@@ -78,3 +78,19 @@ def test_spec_from_spaces_rejects_unsupported_spaces():
 def test_unknown_agent_suggests_a_name():
     with pytest.raises(ValueError, match="did you mean 'dreamerv3'"):
         get_agent("dreamer")
+
+
+def test_wam_actor_warmup_trains_the_world_model_first():
+    torch.manual_seed(0)
+    spec = EnvSpec({"state": [4]}, 2, False)
+    config_cls, agent_cls = get_agent("wam")
+    agent = agent_cls(config_cls(**TINY["wam"], actor_warmup=2), spec)
+    batch = make_batch(spec, B=2, T=4)
+    policy_before = [p.clone() for p in agent.model.policy.parameters()]
+    seen = [set(agent.update(batch)) for _ in range(2)]
+    assert "loss/actor" not in seen[0] and "loss/actor" not in seen[1] and "loss/dyn" in seen[0]
+    assert all(torch.equal(a, b) for a, b in zip(policy_before, agent.model.policy.parameters()))
+    assert "loss/actor" in agent.update(batch) and int(agent.updates_done) == 3
+    assert any(not torch.equal(a, b) for a, b in zip(policy_before, agent.model.policy.parameters()))
+    with pytest.raises(ValueError, match="actor_warmup"):
+        config_cls(actor_warmup=-1)

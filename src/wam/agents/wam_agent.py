@@ -49,6 +49,9 @@ class WAMAgentConfig:
     """AdamW weight decay."""
     grad_clip: float = 100.0
     """Global gradient-norm clip."""
+    actor_warmup: int = 0
+    """First updates with world-model losses only: the actor and critic start learning once imagination has
+    been trained a little (TD-MPC2 likewise pretrains its model on the seed data). The policy still acts."""
     extra: dict[str, float] = field(default_factory=dict)
     """Further :class:`WAMConfig` overrides by name (e.g. ``{"gamma": 0.99}``)."""
 
@@ -63,6 +66,8 @@ class WAMAgentConfig:
             raise ValueError(f"batch_size={self.batch_size} must be >= 1 and seq_len={self.seq_len} >= 2")
         if self.lr <= 0:
             raise ValueError(f"lr={self.lr} must be > 0")
+        if self.actor_warmup < 0:
+            raise ValueError(f"actor_warmup={self.actor_warmup} must be >= 0")
 
     def model_config(self, spec: EnvSpec) -> WAMConfig:
         """The :class:`WAMConfig` these settings describe for an environment ``spec``."""
@@ -83,6 +88,8 @@ class WAMAgent(Agent):
         self.model = model or WorldActionModel(config.model_config(spec))
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, eps=1e-6)
+        # Counts updates (a buffer, so it travels with training checkpoints) for the actor warm-up.
+        self.register_buffer("updates_done", torch.zeros((), dtype=torch.long))
 
     @property
     def spec(self) -> EnvSpec:
@@ -109,7 +116,8 @@ class WAMAgent(Agent):
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimiser step on a (B, T, ...) batch; returns metrics."""
         self.model.train()
-        loss, metrics = self.model(batch)
+        loss, metrics = self.model(batch, actor_critic=int(self.updates_done) >= self.config.actor_warmup)
+        self.updates_done += 1
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)

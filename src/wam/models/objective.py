@@ -18,8 +18,11 @@ from torch import nn
 from wam.losses import bce_with_logits, lambda_returns, masked_mean, twohot_mean
 from wam.models.nn.tokenizers import prepare_obs
 
-def wam_loss(model, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-    """Compute every loss of ``model`` on ``batch`` (B, T, ...); see the module docstring."""
+def wam_loss(model, batch: dict[str, Tensor], actor_critic: bool = True) -> tuple[Tensor, dict[str, float]]:
+    """Compute every loss of ``model`` on ``batch`` (B, T, ...); see the module docstring.
+
+    ``actor_critic=False`` computes the world-model terms only (no imagination), e.g. during an actor warm-up.
+    """
     cfg, spec = model.config, model.spec
     spec.check_obs(batch, batch_dims=2)
     mask = batch[MASK].bool()
@@ -55,7 +58,54 @@ def wam_loss(model, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]
         metrics[f"rec/{key}"] = float(masked_mean(value.detach(), mask))
     losses["rec"] = masked_mean(sum(rec.values()), mask) if rec else z.new_zeros(())
 
-    # ---- actor-critic in imagination, started from real steps that are not terminal.
+    if actor_critic:
+        losses.update(_actor_critic_losses(model, batch, z, h, cache, metrics))
+    total = sum(cfg.loss_scales[name] * value for name, value in losses.items())
+    metrics.update({f"loss/{name}": float(value.detach()) for name, value in losses.items()})
+    metrics["loss/total"] = float(total.detach())
+    metrics["wm/reward_pred"] = float(model.reward.mean(g[:, :-1]).detach().mean())
+    return total, metrics
+
+
+def _open_loop_losses(model, batch: dict[str, Tensor], z: Tensor, target: Tensor, cache, h: Tensor) -> dict[str, Tensor]:
+    """Multi-step model losses (TD-MPC2-style latent rollouts, here through the trunk and its KV cache).
+
+    From up to ``model_starts`` real steps t, the trunk runs ``model_horizon`` steps on its *own* predicted
+    latents with the *real* actions a_t..a_{t+K-1}, and every predicted latent, reward and continuation is
+    scored against the real ones (weight ``model_rho**k``). Gradients flow through the whole rollout, so the
+    model is trained on the kind of inputs imagination feeds it, not only on teacher-forced real latents.
+    """
+    cfg = model.config
+    mask = batch[MASK].bool()
+    B, T = mask.shape
+    K = min(cfg.model_horizon, T - 1)
+    starts = mask[:, : T - K].flatten().nonzero().squeeze(1)
+    if len(starts) > cfg.model_starts:
+        starts = starts[torch.randperm(len(starts), device=starts.device)[: cfg.model_starts]]
+    b, t = starts // (T - K), starts % (T - K)
+    start_cache = cache.select(b)
+    start_cache.valid = start_cache.valid & (torch.arange(2 * T, device=z.device).unsqueeze(0) <= 2 * t.unsqueeze(1))
+    steps = t.unsqueeze(1) + torch.arange(K, device=z.device).unsqueeze(0)  # (N, K): t .. t+K-1
+    roll = model.rollout(start_cache, h[b, t], z[b, t], 2 * t, K, actions=batch[ACTION][b.unsqueeze(1), steps], detach_inputs=False)
+    rows, nxt = b.unsqueeze(1), steps + 1
+    valid = mask[rows, nxt].float() * cfg.model_rho ** torch.arange(K, device=z.device).float()
+    total = valid.sum().clamp(min=1e-8)
+    # target is (B, T-1, D) for steps 1..T-1, so step t+1's target sits at index t.
+    dyn = (roll["z"] - target[rows, steps]).pow(2).mean(-1)
+    reward_target = batch[REWARD][rows, nxt].float()
+    reward = model.reward.loss(roll["g"], reward_target)
+    if cfg.reward_on_latent:
+        reward = reward + model.reward.loss(roll["z"], reward_target)
+    cont = bce_with_logits(model.cont(roll["g"]).squeeze(-1), 1.0 - batch[IS_TERMINAL][rows, nxt].float())
+    return {name: (value * valid).sum() / total for name, value in (("dyn", dyn), ("reward", reward), ("cont", cont))}
+
+
+def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, cache, metrics: dict[str, float]) -> dict[str, Tensor]:
+    """Actor, critic and slow-critic losses on rollouts imagined from the batch's real steps (adds metrics)."""
+    cfg, spec = model.config, model.spec
+    mask = batch[MASK].bool()
+    T = mask.shape[1]
+    losses: dict[str, Tensor] = {}
     start_ok = (mask & ~batch[IS_TERMINAL].bool()).flatten()
     idx = start_ok.nonzero().squeeze(1)
     if len(idx) > cfg.imag_starts:
@@ -97,51 +147,13 @@ def wam_loss(model, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]
     slow_target = model.slow_value.mean(value_in.detach()).detach()
     losses["critic"] = (weight * model.value.loss(value_in, returns.detach())).mean()
     losses["slow_critic"] = (weight * model.value.loss(value_in, slow_target)).mean()
-
-    total = sum(cfg.loss_scales[name] * value for name, value in losses.items())
-    metrics.update({f"loss/{name}": float(value.detach()) for name, value in losses.items()})
     metrics.update({
-        "loss/total": float(total.detach()),
         "imag/return": float(returns.detach().mean()),
         "imag/reward": float(reward.detach().mean()),
         "imag/return_scale": float(scale),
         "actor/entropy": float(entropy.detach().mean()),
-        "wm/reward_pred": float(model.reward.mean(g[:, :-1]).detach().mean()),
     })
-    return total, metrics
-
-
-def _open_loop_losses(model, batch: dict[str, Tensor], z: Tensor, target: Tensor, cache, h: Tensor) -> dict[str, Tensor]:
-    """Multi-step model losses (TD-MPC2-style latent rollouts, here through the trunk and its KV cache).
-
-    From up to ``model_starts`` real steps t, the trunk runs ``model_horizon`` steps on its *own* predicted
-    latents with the *real* actions a_t..a_{t+K-1}, and every predicted latent, reward and continuation is
-    scored against the real ones (weight ``model_rho**k``). Gradients flow through the whole rollout, so the
-    model is trained on the kind of inputs imagination feeds it, not only on teacher-forced real latents.
-    """
-    cfg = model.config
-    mask = batch[MASK].bool()
-    B, T = mask.shape
-    K = min(cfg.model_horizon, T - 1)
-    starts = mask[:, : T - K].flatten().nonzero().squeeze(1)
-    if len(starts) > cfg.model_starts:
-        starts = starts[torch.randperm(len(starts), device=starts.device)[: cfg.model_starts]]
-    b, t = starts // (T - K), starts % (T - K)
-    start_cache = cache.select(b)
-    start_cache.valid = start_cache.valid & (torch.arange(2 * T, device=z.device).unsqueeze(0) <= 2 * t.unsqueeze(1))
-    steps = t.unsqueeze(1) + torch.arange(K, device=z.device).unsqueeze(0)  # (N, K): t .. t+K-1
-    roll = model.rollout(start_cache, h[b, t], z[b, t], 2 * t, K, actions=batch[ACTION][b.unsqueeze(1), steps], detach_inputs=False)
-    rows, nxt = b.unsqueeze(1), steps + 1
-    valid = mask[rows, nxt].float() * cfg.model_rho ** torch.arange(K, device=z.device).float()
-    total = valid.sum().clamp(min=1e-8)
-    # target is (B, T-1, D) for steps 1..T-1, so step t+1's target sits at index t.
-    dyn = (roll["z"] - target[rows, steps]).pow(2).mean(-1)
-    reward_target = batch[REWARD][rows, nxt].float()
-    reward = model.reward.loss(roll["g"], reward_target)
-    if cfg.reward_on_latent:
-        reward = reward + model.reward.loss(roll["z"], reward_target)
-    cont = bce_with_logits(model.cont(roll["g"]).squeeze(-1), 1.0 - batch[IS_TERMINAL][rows, nxt].float())
-    return {name: (value * valid).sum() / total for name, value in (("dyn", dyn), ("reward", reward), ("cont", cont))}
+    return losses
 
 
 class _Rollout(nn.Module):

@@ -194,11 +194,14 @@ class WorldActionModel(nn.Module):
         return result
 
     # ----------------------------------------------------------------- training
-    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-        """All losses of DESIGN.md on a replay batch (B, T, ...): returns (total loss, metrics)."""
+    def forward(self, batch: dict[str, Tensor], actor_critic: bool = True) -> tuple[Tensor, dict[str, float]]:
+        """All losses of DESIGN.md on a replay batch (B, T, ...): returns (total loss, metrics).
+
+        ``actor_critic=False``: world-model losses only (no imagination).
+        """
         from wam.models.objective import wam_loss
 
-        return wam_loss(self, batch)
+        return wam_loss(self, batch, actor_critic=actor_critic)
 
     @torch.no_grad()
     def update_slow_networks(self) -> None:
