@@ -52,7 +52,7 @@ def completeness_table(results: Results) -> list[str]:
         for task in suite.tasks:
             done, started = counts[(agent, task.name)]
             mark = " ✓" if done >= suite.seeds else ""
-            cells.append(f"{done}/{suite.seeds}{mark}" + (f" (+{started - done} running)" if started > done else ""))
+            cells.append(f"{done}/{suite.seeds}{mark}" + (f" (+{started - done} partial)" if started > done else ""))
         rows.append([agent, *cells])
     return _table(["agent", *[t.name for t in suite.tasks]], rows)
 
@@ -218,7 +218,7 @@ def suite_section(suite: Suite, results_root: Path, md_dir: Path, reps: int) -> 
     verdicts = judge_claims(results, reps)
     png = plot_curves(results, results_root / suite.name / "success.png", reps=min(reps, 1000))
     lines = [f"## Suite `{suite.name}`", "", *protocol_lines(suite), "### Completeness", "",
-             "Complete seeds / pre-registered seeds per cell (✓ = complete).", "", *completeness_table(results), "",
+             "Complete seeds / pre-registered seeds per cell (✓ = complete; partial = a curve that stops before the budget: still training, or stopped and resumable).", "", *completeness_table(results), "",
              "### Success", "", *success_tables(results, reps), f"![{suite.name} curves]({os.path.relpath(png, md_dir)})", "",
              "### Probability of improvement", "", *improvement_table(results, reps),
              "### Environment steps to reach a success threshold", "", *steps_table(results, reps),
