@@ -46,8 +46,8 @@ class WAMAgentConfig:
     lr: float = 3e-4
     """AdamW learning rate of the world model (encoder, trunk, model heads, decoders)."""
     actor_lr: float | None = None
-    """Learning rate of the policy and value heads (``None``: ``lr``). DreamerV3 trains its actor and critic at
-    3e-5 against 1e-4 for the world model (v1-2: 8e-5 vs 3e-4); a fast actor can lock onto early model errors."""
+    """Learning rate of the policy and value heads (``None``: ``lr``). The 2023 DreamerV3 paper trains actor and
+    critic at 3e-5 against 1e-4 for the world model; a fast actor can lock onto early model errors."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     grad_clip: float = 100.0
