@@ -67,6 +67,20 @@ def wam_loss(model, batch: dict[str, Tensor], actor_critic: bool = True) -> tupl
     return total, metrics
 
 
+def _branch_points(ok: Tensor, limit: int, cache) -> tuple[Tensor, Tensor, object]:
+    """Pick up to ``limit`` real steps where ``ok`` (B, W) holds (W ≤ T; a random subset when there are more) and
+    fan the real window's KV cache out to them. Returns batch rows b, steps t and the per-start cache, in which
+    each rollout sees only its own real prefix: tokens up to and including z_t (position 2t)."""
+    idx = ok.flatten().nonzero().squeeze(1)
+    if len(idx) > limit:
+        idx = idx[torch.randperm(len(idx), device=idx.device)[:limit]]
+    b, t = idx // ok.shape[1], idx % ok.shape[1]
+    start_cache = cache.select(b)
+    positions = torch.arange(start_cache.valid.shape[1], device=idx.device)
+    start_cache.valid = start_cache.valid & (positions.unsqueeze(0) <= 2 * t.unsqueeze(1))
+    return b, t, start_cache
+
+
 def _open_loop_losses(model, batch: dict[str, Tensor], z: Tensor, target: Tensor, cache, h: Tensor) -> dict[str, Tensor]:
     """Multi-step model losses (TD-MPC2-style latent rollouts, here through the trunk and its KV cache).
 
@@ -77,14 +91,8 @@ def _open_loop_losses(model, batch: dict[str, Tensor], z: Tensor, target: Tensor
     """
     cfg = model.config
     mask = batch[MASK].bool()
-    B, T = mask.shape
-    K = min(cfg.model_horizon, T - 1)
-    starts = mask[:, : T - K].flatten().nonzero().squeeze(1)
-    if len(starts) > cfg.model_starts:
-        starts = starts[torch.randperm(len(starts), device=starts.device)[: cfg.model_starts]]
-    b, t = starts // (T - K), starts % (T - K)
-    start_cache = cache.select(b)
-    start_cache.valid = start_cache.valid & (torch.arange(2 * T, device=z.device).unsqueeze(0) <= 2 * t.unsqueeze(1))
+    K = min(cfg.model_horizon, mask.shape[1] - 1)
+    b, t, start_cache = _branch_points(mask[:, : mask.shape[1] - K], cfg.model_starts, cache)
     steps = t.unsqueeze(1) + torch.arange(K, device=z.device).unsqueeze(0)  # (N, K): t .. t+K-1
     roll = model.rollout(start_cache, h[b, t], z[b, t], 2 * t, K, actions=batch[ACTION][b.unsqueeze(1), steps], detach_inputs=False)
     rows, nxt = b.unsqueeze(1), steps + 1
@@ -103,18 +111,8 @@ def _open_loop_losses(model, batch: dict[str, Tensor], z: Tensor, target: Tensor
 def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, cache, metrics: dict[str, float]) -> dict[str, Tensor]:
     """Actor, critic and slow-critic losses on rollouts imagined from the batch's real steps (adds metrics)."""
     cfg, spec = model.config, model.spec
-    mask = batch[MASK].bool()
-    T = mask.shape[1]
     losses: dict[str, Tensor] = {}
-    start_ok = (mask & ~batch[IS_TERMINAL].bool()).flatten()
-    idx = start_ok.nonzero().squeeze(1)
-    if len(idx) > cfg.imag_starts:
-        idx = idx[torch.randperm(len(idx), device=idx.device)[: cfg.imag_starts]]
-    b_idx, t_idx = idx // T, idx % T
-    start_cache = cache.select(b_idx)
-    # Each rollout may only see its own real prefix: tokens up to and including z_t (position 2t).
-    positions = torch.arange(2 * T, device=z.device)
-    start_cache.valid = start_cache.valid & (positions.unsqueeze(0) <= 2 * t_idx.unsqueeze(1))
+    b_idx, t_idx, start_cache = _branch_points(batch[MASK].bool() & ~batch[IS_TERMINAL].bool(), cfg.imag_starts, cache)
     pos0 = 2 * t_idx
     h0, z0 = h[b_idx, t_idx], z[b_idx, t_idx]
     pathwise = cfg.actor_grad == "pathwise"
