@@ -94,3 +94,30 @@ def test_wam_actor_warmup_trains_the_world_model_first():
     assert any(not torch.equal(a, b) for a, b in zip(policy_before, agent.model.policy.parameters()))
     with pytest.raises(ValueError, match="actor_warmup"):
         config_cls(actor_warmup=-1)
+
+
+def test_wam_bf16_autocast_update_keeps_float32_parameters():
+    torch.manual_seed(0)
+    spec = EnvSpec({"state": [4]}, 2, False)
+    config_cls, agent_cls = get_agent("wam")
+    agent = agent_cls(config_cls(**TINY["wam"], actor_warmup=0, autocast="bf16"), spec)
+    dtypes = []
+    for module in agent.model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    before = [p.clone() for p in agent.model.parameters()]
+    metrics = agent.update(make_batch(spec, B=2, T=4))
+    assert torch.bfloat16 in dtypes  # bf16 is forced on CPU too
+    assert np.isfinite(metrics["loss/total"]) and np.isfinite(metrics["opt/grad_norm"])
+    assert all(p.dtype == torch.float32 for p in agent.model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.model.parameters()))
+    # "auto" means float32 on CPU: same seed, same batch, same numbers as "off".
+    runs = []
+    for mode in ("auto", "off"):
+        torch.manual_seed(1)
+        cpu_agent = agent_cls(config_cls(**TINY["wam"], actor_warmup=0, autocast=mode), spec)
+        torch.manual_seed(2)
+        runs.append(cpu_agent.update(make_batch(spec, B=2, T=4, seed=3))["loss/total"])
+    assert runs[0] == runs[1]
+    with pytest.raises(ValueError, match="autocast"):
+        config_cls(autocast="fp8")

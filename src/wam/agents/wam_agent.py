@@ -14,6 +14,8 @@ from wam.agents.spec import EnvSpec
 from wam.models.config import ACTOR_GRADS, COUPLINGS, DYN_TARGETS, SIZES, WAMConfig
 from wam.models.world_action_model import ActState, WorldActionModel
 
+AUTOCAST_MODES = ("auto", "bf16", "off")
+
 
 @dataclass
 class WAMAgentConfig:
@@ -55,6 +57,9 @@ class WAMAgentConfig:
     actor_warmup: int = 500
     """First updates with world-model losses only: the actor and critic start learning once imagination has
     been trained a little (TD-MPC2 likewise pretrains its model on the seed data). The policy still acts."""
+    autocast: str = "auto"
+    """Mixed precision of the forward pass: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``bf16`` (bfloat16 on any
+    device) or ``off`` (float32). Parameters, optimiser state and the loss sum stay float32."""
     extra: dict[str, float] = field(default_factory=dict)
     """Further :class:`WAMConfig` overrides by name (e.g. ``{"gamma": 0.99}``)."""
 
@@ -71,6 +76,8 @@ class WAMAgentConfig:
             raise ValueError(f"lr={self.lr} and actor_lr={self.actor_lr} must be > 0")
         if self.actor_warmup < 0:
             raise ValueError(f"actor_warmup={self.actor_warmup} must be >= 0")
+        if self.autocast not in AUTOCAST_MODES:
+            raise ValueError(f"autocast={self.autocast!r}; choose one of {AUTOCAST_MODES}")
 
     def model_config(self, spec: EnvSpec) -> WAMConfig:
         """The :class:`WAMConfig` these settings describe for an environment ``spec``."""
@@ -122,7 +129,9 @@ class WAMAgent(Agent):
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimiser step on a (B, T, ...) batch; returns metrics."""
         self.model.train()
-        loss, metrics = self.model(batch, actor_critic=int(self.updates_done) >= self.config.actor_warmup)
+        with self._autocast():
+            loss, metrics = self.model(batch, actor_critic=int(self.updates_done) >= self.config.actor_warmup)
+        loss = loss.float()
         self.updates_done += 1
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -131,6 +140,12 @@ class WAMAgent(Agent):
         self.model.update_slow_networks()
         metrics["opt/grad_norm"] = float(grad_norm)
         return metrics
+
+    def _autocast(self) -> torch.autocast:
+        """The mixed-precision context of :attr:`WAMAgentConfig.autocast` for this agent's device."""
+        device = self.device.type
+        enabled = self.config.autocast == "bf16" or (self.config.autocast == "auto" and device == "cuda")
+        return torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=enabled)
 
     def optimizer_state(self) -> dict[str, Any]:
         """AdamW state (tensors + JSON-able skeleton)."""

@@ -38,7 +38,7 @@ def wam_loss(model, batch: dict[str, Tensor], actor_critic: bool = True) -> tupl
     trans = mask[:, 1:]
     z_pred = model.next_latent(g[:, :-1], z[:, :-1])
     target = (model.target_encoder(inputs) if model.target_encoder is not None else z).detach()[:, 1:]
-    losses["dyn"] = masked_mean((z_pred - target).pow(2).mean(-1), trans)
+    losses["dyn"] = masked_mean((z_pred.float() - target.float()).pow(2).mean(-1), trans)
     next_reward = batch[REWARD][:, 1:].float()
     losses["reward"] = masked_mean(model.reward.loss(g[:, :-1], next_reward), trans)
     if cfg.reward_on_latent:
@@ -99,7 +99,7 @@ def _open_loop_losses(model, batch: dict[str, Tensor], z: Tensor, target: Tensor
     valid = mask[rows, nxt].float() * cfg.model_rho ** torch.arange(K, device=z.device).float()
     total = valid.sum().clamp(min=1e-8)
     # target is (B, T-1, D) for steps 1..T-1, so step t+1's target sits at index t.
-    dyn = (roll["z"] - target[rows, steps]).pow(2).mean(-1)
+    dyn = (roll["z"].float() - target[rows, steps].float()).pow(2).mean(-1)
     reward_target = batch[REWARD][rows, nxt].float()
     reward = model.reward.loss(roll["g"], reward_target)
     if cfg.reward_on_latent:

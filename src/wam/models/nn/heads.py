@@ -81,8 +81,8 @@ class PolicyHead(nn.Module):
             self.net[-1].bias.zero_()
 
     def forward(self, h: Tensor) -> TanhGaussian | Categorical:
-        """The action distribution at state ``h``."""
-        out = self.net(h)
+        """The action distribution at state ``h`` (computed in float32, also under autocast)."""
+        out = self.net(h).float()
         if self.discrete:
             return Categorical(out)
         mean, raw_std = out.chunk(2, -1)
@@ -101,8 +101,8 @@ class TwoHotHead(nn.Module):
         self.register_buffer("bins", bins, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits (.., K)."""
-        return self.net(x)
+        """Logits (.., K), float32 also under autocast (two-hot losses need the precision)."""
+        return self.net(x).float()
 
     def mean(self, x: Tensor) -> Tensor:
         """Expected scalar (..)."""
