@@ -32,6 +32,10 @@ VARIANTS: dict[str, list[str]] = {
     "warmup500_r128": ["--train-ratio", "128", "--wam.actor-warmup", "500"],
     "warmup500_r128_decoupled": ["--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.coupling", "decoupled"],
     "warmup500_r128_actorlr3e-5": ["--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.actor-lr", "3e-5"],
+    "warmup500_r128_pathwise": ["--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.actor-grad", "pathwise"],
+    "warmup500_r128_h1": ["--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.extra", "model_horizon", "1"],
+    # DreamerV3 at the paper's ratio: 2000 updates in 4k steps (its batch is 16 x 64 steps), the WAM runs' order.
+    "dreamerv3_r512": ["--agent", "dreamerv3", "--train-ratio", "512", "--dreamerv3.warmup", "50"],
 }
 
 
