@@ -1,0 +1,108 @@
+"""Diagnostic: with a finished run's world model held fixed, can the actor-critic learn the task in imagination?
+
+Loads a WAM run's last training checkpoint (model and replay), freezes everything except the policy and value
+heads, switches the model to ``decoupled`` (the heads read a stop-gradient latent) and turns the model losses off.
+It then trains actor and critic only, on rollouts imagined from the saved replay, and evaluates the policy in the
+run's own environment every ``--eval-every`` actor updates. ``--fresh-actor`` re-initialises the two heads first.
+
+If the policy learns here but not in the online run, the limit is the number of actor updates (or the joint
+dynamics of training both); if it does not learn here either, the world model (or the actor-critic itself) is.
+
+    python benchmarks/staged_actor.py --run runs/bench/quick-state/wam/metaworld-reach-v3/seed0 \\
+        --actor-updates 2000 --label reach-seed0-50k
+
+Appends one row per call to ``benchmarks/results/staged_actor.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from wam.agents.spec import EnvSpec
+from wam.agents.wam_agent import WAMAgent, WAMAgentConfig
+from wam.data.replay import Replay
+from wam.envs import make_vector
+from wam.envs.config import EnvConfig
+from wam.evaluation.evaluate import evaluate
+from wam.io.state import load_state
+from wam.training.checkpoint import find_checkpoint
+
+OUT = Path(__file__).resolve().parent / "results" / "staged_actor.jsonl"
+MODEL_LOSSES = ("dyn", "rec", "reward", "cont")
+
+
+def load_run(run: Path, seed: int) -> tuple[WAMAgent, Replay, dict]:
+    """The agent (model weights of the run's last checkpoint, fresh optimiser) and its replay."""
+    saved = json.loads((run / "config.json").read_text())
+    if saved["agent"] != "wam":
+        raise SystemExit(f"{run} is a {saved['agent']} run; the probe needs a WAM run")
+    checkpoint = find_checkpoint(run)
+    if checkpoint is None or not (checkpoint / "replay" / "replay.json").is_file():
+        raise SystemExit(f"{run} has no checkpoint with a replay (train with --checkpoint-replay)")
+    spec = EnvSpec(**saved["spec"])
+    agent = WAMAgent(WAMAgentConfig(**saved["train"]["wam"]), spec)
+    agent.load_state_dict(load_state(checkpoint / "agent_full")["agent"])
+    replay = Replay(spec, saved["train"]["replay_capacity"], saved["train"]["num_envs"], seed=seed)
+    replay.load(checkpoint / "replay")
+    return agent, replay, saved
+
+
+def freeze_world_model(agent: WAMAgent, fresh_actor: bool) -> None:
+    """Only the policy and value heads keep learning; model losses off; heads read a stop-gradient latent."""
+    model = agent.model
+    if fresh_actor:
+        fresh = type(model)(model.config)
+        for name in ("policy", "value", "slow_value"):
+            getattr(model, name).load_state_dict(getattr(fresh, name).state_dict())
+        model.return_norm.load_state_dict(fresh.return_norm.state_dict())
+    heads = {id(p) for module in (model.policy, model.value) for p in module.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in heads)
+    model.config.coupling = "decoupled"
+    model.config.loss_scales.update({name: 0.0 for name in MODEL_LOSSES})
+
+
+def main() -> None:
+    """Train the actor-critic on a fixed world model and record its evaluation curve (see module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, required=True, help="a WAM run folder whose checkpoint holds a replay")
+    parser.add_argument("--actor-updates", type=int, default=2000)
+    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--fresh-actor", action="store_true", help="re-initialise policy and value heads first")
+    parser.add_argument("--label", default="")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    agent, replay, saved = load_run(args.run, args.seed)
+    freeze_world_model(agent, args.fresh_actor)
+    train = saved["train"]
+    envs = make_vector(EnvConfig(name=train["env"], obs=tuple(train["obs"]), image_size=train["image_size"],
+                                 action_repeat=train["action_repeat"], seed=10_000 + args.seed), 1, asynchronous=False)
+    curve, t0 = [], time.time()
+    for step in range(args.actor_updates + 1):
+        if step % args.eval_every == 0:
+            result = evaluate(agent, envs, args.episodes, seed=10_000 + args.seed).summary()
+            curve.append({"actor_updates": step, "success": result["eval/success"], "return": result["eval/return"],
+                          "seconds": round(time.time() - t0, 1)})
+            print(json.dumps(curve[-1]), flush=True)
+        if step < args.actor_updates:
+            batch = replay.sample(agent.config.batch_size, agent.config.seq_len)
+            agent.update({k: torch.as_tensor(v) for k, v in batch.items()})
+    envs.close()
+    row = {"label": args.label, "run": str(args.run), "env": train["env"], "fresh_actor": args.fresh_actor,
+           "actor_updates": args.actor_updates, "replay_steps": len(replay), "curve": curve}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with OUT.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
