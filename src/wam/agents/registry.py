@@ -31,6 +31,7 @@ class AgentEntry:
 AGENTS: dict[str, AgentEntry] = {
     "wam": AgentEntry("wam.agents.wam_agent", "WAMAgentConfig", "WAMAgent"),
     "dreamerv3": AgentEntry("wam.agents.dreamerv3", "DreamerV3Config", "DreamerV3Agent"),
+    "sac": AgentEntry("wam.agents.sac", "SACConfig", "SACAgent"),
 }
 
 

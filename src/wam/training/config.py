@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from wam.agents.dreamerv3 import DreamerV3Config
+from wam.agents.sac import SACConfig
 from wam.agents.wam_agent import WAMAgentConfig
 from wam.envs.config import EnvConfig
 
-AGENT_NAMES = ("wam", "dreamerv3")
+AGENT_NAMES = ("wam", "dreamerv3", "sac")
 
 
 @dataclass
@@ -30,11 +31,14 @@ class TrainConfig:
     reward_type: str = "dense"
     """``dense`` or ``sparse`` where a suite offers both."""
     agent: str = "wam"
-    """Agent: ``wam`` (use ``--wam.coupling decoupled`` for the ablation) or ``dreamerv3``."""
+    """Agent: ``wam`` (use ``--wam.coupling decoupled`` for the ablation), ``dreamerv3`` or ``sac`` (model-free
+    reference; vector observations)."""
     wam: WAMAgentConfig = field(default_factory=WAMAgentConfig)
     """Settings of the ``wam`` agent."""
     dreamerv3: DreamerV3Config = field(default_factory=DreamerV3Config)
     """Settings of the ``dreamerv3`` agent."""
+    sac: SACConfig = field(default_factory=SACConfig)
+    """Settings of the ``sac`` agent."""
     steps: int = 100_000
     """Environment steps (agent decisions, after action repeat) to train for."""
     num_envs: int = 1
