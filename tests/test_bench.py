@@ -54,7 +54,8 @@ def write_curve(root: Path, suite, agent: str, task: str, seed: int, success: li
 def test_shipped_suites_parse():
     quick = load_suite("quick-state", SUITES)
     assert (quick.budget, quick.train_ratio, quick.eval_every, quick.eval_episodes, quick.seeds) == (50_000, 16.0, 10_000, 10, 3)
-    assert list(quick.agents) == ["wam", "wam-decoupled", "dreamerv3"]
+    assert list(quick.agents) == ["wam", "wam-decoupled", "dreamerv3", "sac"]
+    assert quick.references == {"sac": 512.0} and not quick.runs_on("sac", "miniworld-OneRoom")
     assert quick.agents["wam-decoupled"] == ("--agent", "wam", "--coupling", "decoupled")
     assert [t.env for t in quick.tasks][-2:] == ["panda/stack", "miniworld/OneRoom"]
     assert quick.task("miniworld-OneRoom").obs == ("rgb",)
@@ -81,6 +82,12 @@ def test_shipped_suites_parse():
     (lambda d: d["claims"][0].update(baseline="dreamer"), "not an agent of this suite"),
     (lambda d: d["claims"][0].update(task="panda-stak"), "did you mean 'panda-stack'"),
     (lambda d: d["claims"][1].update(kind="speed"), "kind='speed'"),
+    (lambda d: d.update(references={"sac": {"flags": ["--agent", "sac"]}}), "missing required key 'train_ratio'"),
+    (lambda d: d.update(references={"sac": {"train_ratio": 4, "tasks": ["panda-stak"]}}), "did you mean 'panda-stack'"),
+    (lambda d: d.update(references={"wam": {"flags": [], "train_ratio": 4}}), "differ from every agent label"),
+    (lambda d: d.update(references={"sac": {"flags": ["--steps", "5"], "train_ratio": 4}}), "matched protocol"),
+    (lambda d: (d.update(references={"sac": {"flags": ["--agent", "sac"], "train_ratio": 512}}),
+                d["claims"][0].update(baseline="sac")), "not an agent of this suite"),
 ])
 def test_suite_validation_errors(change, message):
     data = synthetic_suite()
@@ -88,6 +95,17 @@ def test_suite_validation_errors(change, message):
     with pytest.raises(SuiteError, match="synth|suite") as err:
         parse_suite(data, where="synth.toml")
     assert message in str(err.value)
+
+
+def test_reference_agents_keep_their_own_train_ratio(tmp_path: Path):
+    suite = parse_suite(synthetic_suite(references={"sac": {"flags": ["--agent", "sac"], "train_ratio": 512,
+                                                            "tasks": ["metaworld-reach-v3"]}}))
+    assert list(suite.agents)[-1] == "sac" and suite.train_ratio_of("sac") == 512 and suite.train_ratio_of("wam") == 16
+    assert [r.task.name for r in expand_grid(suite, seeds=1, agents=("sac",))] == ["metaworld-reach-v3"]
+    paths = BenchPaths(tmp_path / "runs", tmp_path / "results")
+    sac, wam = (next(r for r in expand_grid(suite) if r.agent == a) for a in ("sac", "wam"))
+    assert "--train-ratio 512.0" in " ".join(train_command(suite, sac, paths.run_dir(suite, sac)))
+    assert "--train-ratio 16.0" in " ".join(train_command(suite, wam, paths.run_dir(suite, wam)))
 
 
 def test_suite_file_errors(tmp_path: Path):
@@ -105,8 +123,8 @@ def test_suite_file_errors(tmp_path: Path):
 def test_grid_expansion_and_commands(tmp_path: Path):
     suite = load_suite("quick-state", SUITES)
     grid = expand_grid(suite)
-    assert len(grid) == 3 * 6 * 3
-    assert [r.seed for r in grid[:18]] == [0] * 18  # seed-major: every cell gets a first seed early
+    assert len(grid) == (3 * 6 + 5) * 3  # three matched agents on six tasks, the SAC reference on five
+    assert [r.seed for r in grid[:23]] == [0] * 23  # seed-major: every cell gets a first seed early
     assert grid[0].key == "wam/metaworld-reach-v3/seed0"
     small = expand_grid(suite, seeds=2, agents=("dreamerv3",), tasks=("panda-stack",))
     assert [r.key for r in small] == ["dreamerv3/panda-stack/seed0", "dreamerv3/panda-stack/seed1"]

@@ -50,6 +50,9 @@ def completeness_table(results: Results) -> list[str]:
     for agent in suite.agents:
         cells = []
         for task in suite.tasks:
+            if not suite.runs_on(agent, task.name):
+                cells.append("n/a")
+                continue
             done, started = counts[(agent, task.name)]
             mark = " ✓" if done >= suite.seeds else ""
             cells.append(f"{done}/{suite.seeds}{mark}" + (f" (+{started - done} partial)" if started > done else ""))
@@ -206,7 +209,9 @@ def protocol_lines(suite: Suite) -> list[str]:
               f"{suite.train_ratio:g}, evaluation every {suite.eval_every:,} env steps with {suite.eval_episodes} episode(s) "
               f"(success = the episode reached the task's success at any step), seeds {suite.seeds}, thresholds "
               f"{', '.join(f'{x:.0%}' for x in suite.thresholds)}; flags for every run: `{' '.join(suite.common_flags) or '–'}`.", ""]
-    lines += _table(["agent", "flags"], [[a, f"`{' '.join(f)}`"] for a, f in suite.agents.items()]) + [""]
+    lines += _table(["agent", "flags"], [[a if a not in suite.references else f"{a} (reference: train ratio "
+                                          f"{suite.references[a]:g}, not matched; in no claim)", f"`{' '.join(f)}`"]
+                                         for a, f in suite.agents.items()]) + [""]
     lines += _table(["task", "env", "obs", "flags"], [[t.name, t.env, "+".join(t.obs), f"`{' '.join(t.flags)}`" if t.flags else "–"]
                                                      for t in suite.tasks]) + [""]
     return lines

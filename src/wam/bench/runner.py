@@ -84,7 +84,8 @@ def expand_grid(suite: Suite, seeds: int | None = None, agents: tuple[str, ...] 
     if n < 1:
         raise SuiteError(f"seeds={n} must be >= 1")
     return [RunSpec(agent, task, seed) for seed in range(n) for task in suite.tasks
-            if not tasks or task.name in tasks for agent in suite.agents if not agents or agent in agents]
+            if not tasks or task.name in tasks for agent in suite.agents
+            if (not agents or agent in agents) and suite.runs_on(agent, task.name)]
 
 
 def train_command(suite: Suite, run: RunSpec, run_dir: Path) -> list[str]:
@@ -94,7 +95,7 @@ def train_command(suite: Suite, run: RunSpec, run_dir: Path) -> list[str]:
         return cmd + ["--resume", str(run_dir)]
     return cmd + [*suite.agents[run.agent], "--env", run.task.env, "--obs", *run.task.obs, *run.task.flags,
                   *suite.common_flags, "--steps", str(suite.budget), "--seed", str(run.seed),
-                  "--train-ratio", str(suite.train_ratio), "--eval-every", str(suite.eval_every),
+                  "--train-ratio", str(suite.train_ratio_of(run.agent)), "--eval-every", str(suite.eval_every),
                   "--eval-episodes", str(suite.eval_episodes), "--threads", "1", "--out", str(run_dir), "--no-progress"]
 
 
@@ -156,7 +157,7 @@ def run_status(suite: Suite, run: RunSpec, paths: BenchPaths) -> str:
 def _check_protocol(suite: Suite, run: RunSpec, run_dir: Path) -> None:
     """Refuse to resume a run made under another protocol (the suite file changed after it started)."""
     saved = json.loads((run_dir / "config.json").read_text())["train"]
-    expected = {"steps": suite.budget, "seed": run.seed, "train_ratio": suite.train_ratio, "eval_every": suite.eval_every,
+    expected = {"steps": suite.budget, "seed": run.seed, "train_ratio": suite.train_ratio_of(run.agent), "eval_every": suite.eval_every,
                 "eval_episodes": suite.eval_episodes, "env": run.task.env, "obs": list(run.task.obs)}
     wrong = [f"{k}: run {saved.get(k)!r} vs suite {v!r}" for k, v in expected.items() if saved.get(k) != v]
     if wrong:

@@ -36,7 +36,8 @@ PROTOCOL_FLAGS = ("--steps", "--seed", "--train-ratio", "--eval-every", "--eval-
                   "--threads", "--resume", "--progress", "--no-progress", "--num-envs", "--eval-envs")
 CLAIM_KINDS = ("success", "steps")
 _TOP_KEYS = ("name", "description", "budget", "eval_every", "eval_episodes", "train_ratio", "seeds", "thresholds",
-             "common_flags", "agents", "tasks", "claims")
+             "common_flags", "agents", "references", "tasks", "claims")
+_REFERENCE_KEYS = ("flags", "train_ratio", "tasks")
 _TASK_KEYS = ("env", "obs", "flags", "name")
 _CLAIM_KEYS = ("kind", "text", "agent", "baseline", "task", "claimed", "threshold")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -97,16 +98,28 @@ class Suite:
     seeds: int
     """Seeds per (agent, task): ``0 .. seeds-1``."""
     agents: dict[str, tuple[str, ...]]
-    """Agent label → extra ``wam train`` flags."""
+    """Agent label → extra ``wam train`` flags (reference agents included, last)."""
     tasks: tuple[TaskSpec, ...]
     thresholds: tuple[float, ...] = (0.5,)
     """Success thresholds for the steps-to-threshold table."""
     common_flags: tuple[str, ...] = ()
     """Flags given to every run (e.g. ``--prefill``, ``--replay-capacity``)."""
     claims: tuple[ClaimSpec, ...] = ()
+    references: dict[str, float] = field(default_factory=dict)
+    """Reference agents (label → their own train ratio): reported beside the matched agents, never in a claim."""
+    reference_tasks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Reference agent → the only tasks it runs on (absent: every task)."""
     description: str = ""
     path: str | None = field(default=None, compare=False)
     """File the suite was read from."""
+
+    def runs_on(self, agent: str, task: str) -> bool:
+        """Whether ``agent`` has runs on ``task`` (every agent does, except a reference limited to some tasks)."""
+        return task in self.reference_tasks.get(agent, (task,))
+
+    def train_ratio_of(self, agent: str) -> float:
+        """The train ratio of ``agent``: the suite's, or a reference agent's own."""
+        return self.references.get(agent, self.train_ratio)
 
     @property
     def milestones(self) -> list[int]:
@@ -216,6 +229,18 @@ def parse_suite(data: dict, where: str = "suite") -> Suite:
         if not _NAME.match(label):
             raise _fail(where, f"agent label {label!r} must be letters, digits, '.', '_' or '-'")
         agents[label] = _flags(f"{where} [agents] {label}", flags, "agent flags")
+    references, reference_tasks = {}, {}
+    for label, table in data.get("references", {}).items():
+        at = f"{where} [references] {label}"
+        if not _NAME.match(label) or label in agents:
+            raise _fail(at, "a reference label must be letters, digits, '.', '_' or '-' and differ from every agent label")
+        if not isinstance(table, dict):
+            raise _fail(at, "must be a table: {flags = [...], train_ratio = N}")
+        _unknown_keys(at, table, _REFERENCE_KEYS)
+        agents[label] = _flags(at, table.get("flags", []), "reference flags")
+        references[label] = _number(at, table, "train_ratio", float, 1e-9)
+        if "tasks" in table:
+            reference_tasks[label] = tuple(_flags(at, table["tasks"], "tasks"))
     tasks_raw = data.get("tasks")
     if not isinstance(tasks_raw, list) or not tasks_raw:
         raise _fail(where, "missing [[tasks]] entries (each with env = '<suite>/<task>' and obs = [...])")
@@ -224,6 +249,10 @@ def parse_suite(data: dict, where: str = "suite") -> Suite:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise _fail(where, f"task name(s) {duplicates} appear twice; give one of them a distinct name = '...'")
+    for label, names in reference_tasks.items():
+        for task_name in names:
+            if task_name not in {t.name for t in tasks}:
+                raise _fail(f"{where} [references] {label}", f"unknown task {task_name!r}{suggest(task_name, [t.name for t in tasks])}")
     thresholds = data.get("thresholds", [0.5])
     if not isinstance(thresholds, list) or not thresholds or not all(
             isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1 for x in thresholds):
@@ -238,7 +267,9 @@ def parse_suite(data: dict, where: str = "suite") -> Suite:
         seeds=_number(where, data, "seeds", int, 1), agents=agents, tasks=tuple(tasks),
         thresholds=tuple(float(x) for x in thresholds),
         common_flags=_flags(where, data.get("common_flags", []), "common_flags"),
-        claims=tuple(_claim(f"{where} [[claims]] #{i + 1}", c, agents, tasks) for i, c in enumerate(claims)),
+        claims=tuple(_claim(f"{where} [[claims]] #{i + 1}", c, {a: f for a, f in agents.items() if a not in references}, tasks)
+                     for i, c in enumerate(claims)),
+        references=references, reference_tasks=reference_tasks,
         description=str(data.get("description", "")),
     )
 
