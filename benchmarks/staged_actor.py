@@ -11,7 +11,8 @@ dynamics of training both); if it does not learn here either, the world model (o
     python benchmarks/staged_actor.py --run runs/bench/quick-state/wam/metaworld-reach-v3/seed0 \\
         --actor-updates 2000 --label reach-seed0-50k
 
-Appends one row per call to ``benchmarks/results/staged_actor.jsonl``.
+Appends one row per evaluation to ``benchmarks/results/staged_actor.jsonl`` as it goes (a killed probe keeps its
+curve so far); rows of one call share ``label`` and ``started``.
 """
 
 from __future__ import annotations
@@ -85,23 +86,22 @@ def main() -> None:
     train = saved["train"]
     envs = make_vector(EnvConfig(name=train["env"], obs=tuple(train["obs"]), image_size=train["image_size"],
                                  action_repeat=train["action_repeat"], seed=10_000 + args.seed), 1, asynchronous=False)
-    curve, t0 = [], time.time()
+    meta = {"label": args.label, "run": str(args.run), "env": train["env"], "fresh_actor": args.fresh_actor,
+            "replay_steps": len(replay), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
     for step in range(args.actor_updates + 1):
         if step % args.eval_every == 0:
             result = evaluate(agent, envs, args.episodes, seed=10_000 + args.seed).summary()
-            curve.append({"actor_updates": step, "success": result["eval/success"], "return": result["eval/return"],
-                          "seconds": round(time.time() - t0, 1)})
-            print(json.dumps(curve[-1]), flush=True)
+            row = {**meta, "actor_updates": step, "success": result["eval/success"], "return": result["eval/return"],
+                   "seconds": round(time.time() - t0, 1)}
+            with OUT.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
         if step < args.actor_updates:
             batch = replay.sample(agent.config.batch_size, agent.config.seq_len)
             agent.update({k: torch.as_tensor(v) for k, v in batch.items()})
     envs.close()
-    row = {"label": args.label, "run": str(args.run), "env": train["env"], "fresh_actor": args.fresh_actor,
-           "actor_updates": args.actor_updates, "replay_steps": len(replay), "curve": curve}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("a") as f:
-        f.write(json.dumps(row) + "\n")
-    print(json.dumps(row))
 
 
 if __name__ == "__main__":
