@@ -190,3 +190,32 @@ def test_missing_or_misshaped_observation_raises():
         model.act({k: v for k, v in good.items() if k != "depth"})
     with pytest.raises(ValueError, match="rgb"):
         model.act({**good, "rgb": good["rgb"][:, :8]})
+
+
+def test_replay_critic_loss_fits_values_to_real_discounted_returns():
+    from wam.models.nn.tokenizers import prepare_obs
+    from wam.models.objective import _replay_critic_loss
+
+    spec = SPECS["state"]
+    model = tiny(spec, gamma=0.5, lam=1.0)
+    batch = make_batch(spec, B=4, T=6)
+    batch["reward"][:] = 1.0
+    for flag in ("is_first", "is_last", "is_terminal"):
+        batch[flag][:] = False
+    batch["mask"][:] = True
+    assert "loss/repval" not in model(batch)[1]  # off by default
+    model.config.loss_scales["repval"] = 0.3
+    assert "loss/repval" in model(batch)[1]
+    with torch.no_grad():
+        h, _, _ = model.observe(model.encoder(prepare_obs(batch, spec)), model.action_features(batch["action"]), batch["mask"])
+    opt = torch.optim.Adam(model.value.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss = _replay_critic_loss(model, batch, h, {})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # Reward 1 forever at γ = 0.5: the bootstrapped fixed point is 1 / (1 − γ) = 2.
+    assert abs(float(model.value.mean(h).mean().detach()) - 2.0) < 0.3
+    # An episode's last step is a bootstrap, never a target: a window that is all "last" leaves nothing to fit.
+    batch["is_last"][:] = True
+    assert float(_replay_critic_loss(model, batch, h, {}).detach()) == 0.0

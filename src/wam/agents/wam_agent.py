@@ -35,6 +35,8 @@ class WAMAgentConfig:
     """Weight of the reconstruction loss."""
     beta_dyn: float = 1.0
     """Weight of the next-latent (dynamics) loss."""
+    beta_repval: float = 0.0
+    """Weight of the critic loss on replayed real sequences (DreamerV3 2025 uses 0.3); 0 = imagined returns only."""
     seq_len: int = 16
     """Training sequence length T (= the trunk's context)."""
     batch_size: int = 16
@@ -81,7 +83,8 @@ class WAMAgentConfig:
 
     def model_config(self, spec: EnvSpec) -> WAMConfig:
         """The :class:`WAMConfig` these settings describe for an environment ``spec``."""
-        scales = dict(dyn=self.beta_dyn, rec=self.beta_rec, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0)
+        scales = dict(dyn=self.beta_dyn, rec=self.beta_rec, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0,
+                      repval=self.beta_repval)
         return WAMConfig.preset(self.size, spec=spec, coupling=self.coupling, actor_grad=self.actor_grad, alpha_pg=self.alpha_pg,
                                 dyn_target=self.dyn_target, context=self.seq_len, horizon=self.horizon, imag_starts=self.imag_starts,
                                 entropy=self.entropy, loss_scales=scales, **self.extra)

@@ -82,9 +82,10 @@ class WAMConfig:
     gives the encoder a direct reward gradient; without it the reward head barely learns on CPU-sized update
     budgets (see benchmarks/wm_probe.py)."""
     loss_scales: dict[str, float] = field(
-        default_factory=lambda: dict(dyn=1.0, rec=1.0, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0)
+        default_factory=lambda: dict(dyn=1.0, rec=1.0, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0, repval=0.0)
     )
-    """Weight of each named loss; ``rec`` is β_rec of DESIGN.md."""
+    """Weight of each named loss; ``rec`` is β_rec of DESIGN.md; ``repval`` (optional, 0 when absent) weighs the critic
+    loss on replayed real sequences."""
     dropout: float = 0.0
     """Dropout inside transformer blocks."""
 
@@ -109,8 +110,9 @@ class WAMConfig:
             if not ok:
                 raise ValueError(f"WAMConfig: {message}")
         expected = {"dyn", "rec", "reward", "cont", "actor", "critic", "slow_critic"}
-        if set(self.loss_scales) != expected:
-            raise ValueError(f"WAMConfig.loss_scales must have exactly the keys {sorted(expected)}, got {sorted(self.loss_scales)}")
+        if not expected <= set(self.loss_scales) <= expected | {"repval"}:
+            raise ValueError(f"WAMConfig.loss_scales must have the keys {sorted(expected)} (and optionally 'repval'), "
+                             f"got {sorted(self.loss_scales)}")
         for key in self.spec.image_keys:
             size = self.spec.obs_shapes[key][0]
             if size % 16 or self.spec.obs_shapes[key][0] != self.spec.obs_shapes[key][1]:

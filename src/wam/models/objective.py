@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from wam.constants import ACTION, IS_TERMINAL, MASK, REWARD
+from wam.constants import ACTION, IS_LAST, IS_TERMINAL, MASK, REWARD
 from torch import nn
 
 from wam.losses import bce_with_logits, lambda_returns, masked_mean, twohot_mean
@@ -60,7 +60,9 @@ def wam_loss(model, batch: dict[str, Tensor], actor_critic: bool = True) -> tupl
 
     if actor_critic:
         losses.update(_actor_critic_losses(model, batch, z, h, cache, metrics))
-    total = sum(cfg.loss_scales[name] * value for name, value in losses.items())
+        if cfg.loss_scales.get("repval", 0.0) > 0:
+            losses["repval"] = _replay_critic_loss(model, batch, h, metrics)
+    total = sum(cfg.loss_scales.get(name, 0.0) * value for name, value in losses.items())
     metrics.update({f"loss/{name}": float(value.detach()) for name, value in losses.items()})
     metrics["loss/total"] = float(total.detach())
     metrics["wm/reward_pred"] = float(model.reward.mean(g[:, :-1]).detach().mean())
@@ -152,6 +154,23 @@ def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, 
         "actor/entropy": float(entropy.detach().mean()),
     })
     return losses
+
+
+def _replay_critic_loss(model, batch: dict[str, Tensor], h: Tensor, metrics: dict[str, float]) -> Tensor:
+    """Critic loss on the *real* sequence (DreamerV3 2025's replay value loss): λ-returns of the replayed rewards,
+    bootstrapped with the critic's own (detached) values, so values are anchored in real returns, not only in
+    imagined ones. At an episode's last step the return is its value (fed as a reward with no continuation)."""
+    cfg = model.config
+    mask, last = batch[MASK].bool(), batch[IS_LAST].bool()[:, :-1]
+    h_in = model._policy_input(h)
+    with torch.no_grad():
+        values = model.value.mean(h_in)  # (B, T)
+        reward = torch.where(last, values[:, :-1], batch[REWARD][:, 1:].float())
+        cont = torch.where(last, torch.zeros_like(reward), 1.0 - batch[IS_TERMINAL][:, 1:].float())
+        returns = lambda_returns(reward, values, cont, cfg.gamma, cfg.lam)  # (B, T-1)
+    valid = mask[:, :-1] & ~last
+    metrics["critic/replay_return"] = float(masked_mean(returns, valid))
+    return masked_mean(model.value.loss(h_in[:, :-1], returns), valid)
 
 
 class _Rollout(nn.Module):
