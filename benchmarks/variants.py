@@ -1,0 +1,156 @@
+"""Variant studies: short ``wam train`` runs that differ in one or two flags, with their curves kept and tabulated.
+
+A *study* fixes an environment and a schedule (``BASE`` flags); each named *variant* adds flags. ``run`` trains a
+variant into ``runs/<study>/<variant>_s<seed>`` and copies its evaluation curve (with the flags and the code
+version) to ``benchmarks/results/<study>/``; ``report`` rebuilds ``benchmarks/results/<study>.md`` from those curves;
+``store`` records an existing run folder made with a variant's exact flags.
+
+    python benchmarks/variants.py reach_v3 run repval --seed 0
+    python benchmarks/variants.py reach_v3 report
+
+Studies: ``toy_reach2d`` (4k steps on the 2-D toy; standing still returns ≈ 10–14, a greedy policy ≈ 40) and
+``reach_v3`` (MetaWorld reach-v3 from state, 30k steps, the quick-state grid's prefill).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS_ROOT = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Study:
+    """An environment + schedule, and the named variants run on it."""
+
+    base: tuple[str, ...]
+    milestones: tuple[int, ...]
+    note: str
+    #: Variant name → extra ``wam train`` flags. Flags spell out every setting that differs from the defaults of
+    #: the commit that ran them, so old rows stay meaningful after defaults change.
+    variants: dict[str, tuple[str, ...]]
+
+
+STUDIES: dict[str, Study] = {
+    "toy_reach2d": Study(
+        base=("--env", "toy/reach2d", "--obs", "state", "--steps", "4000", "--prefill", "500", "--eval-every", "1000"),
+        milestones=(0, 1000, 2000, 3000, 4000),
+        note="Standing still returns ≈ 10–14, a greedy policy ≈ 40. Variants recorded with `store` ran before "
+             "`--wam.actor-warmup` existed when their commit predates it (same thing as 0).",
+        variants={
+            "nowarmup_r64": ("--train-ratio", "64", "--wam.actor-warmup", "0"),
+            "nowarmup_r64_pathwise": ("--train-ratio", "64", "--wam.actor-warmup", "0", "--wam.actor-grad", "pathwise"),
+            "nowarmup_r128": ("--train-ratio", "128", "--wam.actor-warmup", "0"),
+            "nowarmup_r128_decoupled": ("--train-ratio", "128", "--wam.actor-warmup", "0", "--wam.coupling", "decoupled"),
+            "warmup500_r128": ("--train-ratio", "128", "--wam.actor-warmup", "500"),
+            "warmup500_r128_decoupled": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.coupling", "decoupled"),
+            "warmup500_r128_actorlr3e-5": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.actor-lr", "3e-5"),
+            "warmup500_r128_pathwise": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.actor-grad", "pathwise"),
+            "warmup500_r128_h1": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.extra", "model_horizon", "1"),
+            # DreamerV3 at the paper's ratio: 2000 updates in 4k steps (its batch is 16 x 64 steps), the WAM runs' order.
+            "dreamerv3_r512": ("--agent", "dreamerv3", "--train-ratio", "512", "--dreamerv3.warmup", "50"),
+        }),
+    "reach_v3": Study(
+        base=("--env", "metaworld/reach-v3", "--obs", "state", "--steps", "30000", "--prefill", "2500", "--eval-every", "5000",
+              "--threads", "1"),
+        milestones=(0, 5000, 10000, 15000, 20000, 25000, 30000),
+        note="WAM defaults of the commit unless the flags say otherwise; 10 deterministic evaluation episodes, success "
+             "= any-step success. The SAC reference in the same harness reached 60% at 20k "
+             "(`benchmarks/results/quick-state/sac/`).",
+        variants={
+            "r16": ("--train-ratio", "16"),
+            "r64": ("--train-ratio", "64"),
+            "r16_rec39": ("--train-ratio", "16", "--wam.beta-rec", "39"),
+            "r16_repval": ("--train-ratio", "16", "--wam.beta-repval", "0.3"),
+        }),
+}
+
+
+def commit() -> str:
+    """Short hash of the checked-out code (with ``+dirty`` when ``src/`` has changes)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True).stdout.strip()
+    return head + ("+dirty" if dirty else "")
+
+
+def store(study: str, variant: str, seed: int, run_dir: Path, code: str) -> Path:
+    """Copy a run's evaluation curve (with its flags and code version) into the study's results folder."""
+    rows = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines() if line.strip()]
+    folder = RESULTS_ROOT / study
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{variant}_s{seed}.jsonl"
+    meta = {"variant": variant, "seed": seed, "flags": list(STUDIES[study].variants[variant]), "commit": code}
+    with target.open("w") as f:
+        for row in rows:
+            f.write(json.dumps({**meta, "step": row["step"], "success": row["eval/success"], "return": row["eval/return"],
+                                "updates": row.get("updates")}) + "\n")
+    return target
+
+
+def _k(step: int) -> str:
+    return f"{step // 1000}k" if step else "0"
+
+
+def report(study: str) -> str:
+    """Markdown table of every stored curve of ``study``, written to ``benchmarks/results/<study>.md``."""
+    spec = STUDIES[study]
+    lines = [f"# {study}: variant runs", "",
+             f"Generated by `python benchmarks/variants.py {study} report` from `benchmarks/results/{study}/`. Each cell: "
+             f"eval return / success. {spec.note} Common flags: `{' '.join(spec.base)}`; – = not reached (run stopped).", "",
+             "| variant | seed | code | flags | " + " | ".join(_k(m) for m in spec.milestones) + " | updates |",
+             "|---|---|---|---|" + "---|" * len(spec.milestones) + "---|"]
+    for path in sorted((RESULTS_ROOT / study).glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        cells = {r["step"]: f"{r['return']:.1f} / {r['success']:.0%}" for r in rows}
+        first = rows[0]
+        lines.append(f"| {first['variant']} | {first['seed']} | {first['commit']} | `{' '.join(first['flags'])}` | "
+                     + " | ".join(cells.get(m, "–") for m in spec.milestones) + f" | {int(rows[-1]['updates'] or 0)} |")
+    table = RESULTS_ROOT / f"{study}.md"
+    table.write_text("\n".join(lines) + "\n")
+    return table.read_text()
+
+
+def main(argv: list[str] | None = None, study: str | None = None) -> None:
+    """``STUDY run VARIANT [--seed S]``, ``STUDY store VARIANT RUN_DIR --commit C`` or ``STUDY report``."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if study is None:
+        parser.add_argument("study", choices=sorted(STUDIES))
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("variant")
+    run.add_argument("--seed", type=int, default=0)
+    keep = sub.add_parser("store", help="record an existing run folder made with a variant's flags")
+    keep.add_argument("variant")
+    keep.add_argument("run_dir", type=Path)
+    keep.add_argument("--seed", type=int, default=0)
+    keep.add_argument("--commit", required=True, help="code version the run was made with")
+    sub.add_parser("report")
+    args = parser.parse_args(argv)
+    study = study or args.study
+    variants = STUDIES[study].variants
+    if args.cmd in ("run", "store") and args.variant not in variants:
+        parser.error(f"unknown variant {args.variant!r} of study {study}; choose from {sorted(variants)}")
+    if args.cmd == "run":
+        run_dir = Path("runs") / study / f"{args.variant}_s{args.seed}"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        cmd = ["wam", "train", *STUDIES[study].base, *variants[args.variant], "--seed", str(args.seed), "--out", str(run_dir),
+               "--no-progress"]
+        code = commit()
+        if subprocess.run(cmd).returncode:
+            sys.exit(f"training failed: {' '.join(cmd)}")
+        print(f"stored {store(study, args.variant, args.seed, run_dir, code)}")
+    elif args.cmd == "store":
+        print(f"stored {store(study, args.variant, args.seed, args.run_dir, args.commit)}")
+    else:
+        print(report(study))
+
+
+if __name__ == "__main__":
+    main()
