@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--fresh-actor", action="store_true", help="re-initialise policy and value heads first")
+    parser.add_argument("--actor-grad", choices=["reinforce", "pathwise"], default=None,
+                        help="policy-gradient estimator for the probe (default: the run's)")
     parser.add_argument("--label", default="")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -83,10 +85,13 @@ def main() -> None:
     torch.manual_seed(args.seed)
     agent, replay, saved = load_run(args.run, args.seed)
     freeze_world_model(agent, args.fresh_actor)
+    if args.actor_grad:
+        agent.model.config.actor_grad = args.actor_grad
     train = saved["train"]
     envs = make_vector(EnvConfig(name=train["env"], obs=tuple(train["obs"]), image_size=train["image_size"],
                                  action_repeat=train["action_repeat"], seed=10_000 + args.seed), 1, asynchronous=False)
     meta = {"label": args.label, "run": str(args.run), "env": train["env"], "fresh_actor": args.fresh_actor,
+            "actor_grad": agent.model.config.actor_grad,
             "replay_steps": len(replay), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

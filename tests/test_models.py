@@ -219,3 +219,16 @@ def test_replay_critic_loss_fits_values_to_real_discounted_returns():
     # An episode's last step is a bootstrap, never a target: a window that is all "last" leaves nothing to fit.
     batch["is_last"][:] = True
     assert float(_replay_critic_loss(model, batch, h, {}).detach()) == 0.0
+
+
+def test_decoupled_pathwise_bootstraps_through_values_but_not_into_the_trunk():
+    spec = SPECS["state"]
+    model = tiny(spec, actor_grad="pathwise", coupling="decoupled", entropy=0.0)
+    # Constant rewards (zero-initialised head) and continuation: any policy gradient must come through the bootstrap.
+    torch.nn.init.zeros_(model.cont[-1].weight)
+    torch.nn.init.normal_(model.value.net[-1].weight, std=0.1)
+    model.config.loss_scales = {k: (1.0 if k == "actor" else 0.0) for k in model.config.loss_scales}
+    loss, _ = model(make_batch(spec))
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.policy.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in [*model.trunk.parameters(), *model.encoder.parameters()])

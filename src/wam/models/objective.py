@@ -118,7 +118,10 @@ def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, 
     pos0 = 2 * t_idx
     h0, z0 = h[b_idx, t_idx], z[b_idx, t_idx]
     pathwise = cfg.actor_grad == "pathwise"
+    decoupled = cfg.coupling == "decoupled"
     if pathwise:
+        if decoupled:  # the rollout may carry gradient to the actions, never back into the real sequence's trunk pass
+            h0, z0, start_cache = h0.detach(), z0.detach(), start_cache.detach()
         roll = _rollout_with_frozen_world_model(model, start_cache, h0, z0, pos0, cfg.horizon)
     else:
         roll = model.rollout(start_cache, h0, z0, pos0, cfg.horizon, detach_inputs=True)
@@ -127,8 +130,9 @@ def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, 
     values = model.value.mean(h_in)  # (N, H+1)
     reward, cont = roll["reward"], roll["cont"]
     if pathwise:
-        # Returns carry gradient to the actions, never into the critic's parameters.
-        boot = twohot_mean(functional_call(model.value, _detached(model.value), (h_in,)), model.value.bins)
+        # Returns carry gradient to the actions, never into the critic's parameters. Decoupled heads read a
+        # stop-gradient h; the bootstrap reads the rollout's own h (cut from the trunk above) so it still does.
+        boot = twohot_mean(functional_call(model.value, _detached(model.value), (hs if decoupled else h_in,)), model.value.bins)
     else:
         reward, cont, boot = reward.detach(), cont.detach(), values.detach()
     returns = lambda_returns(reward, boot, cont, cfg.gamma, cfg.lam)  # (N, H)

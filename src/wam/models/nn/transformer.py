@@ -30,6 +30,10 @@ class KVCache:
         """Rows ``index`` of the cache (e.g. to fan one real sequence out into many imagined rollouts)."""
         return KVCache([k[index] for k in self.keys], [v[index] for v in self.values], self.valid[index])
 
+    def detach(self) -> "KVCache":
+        """The same cache cut from the graph that computed it."""
+        return KVCache([k.detach() for k in self.keys], [v.detach() for v in self.values], self.valid)
+
 
 class SelfAttention(nn.Module):
     """Multi-head self-attention over new tokens, optionally appending to / reading from a cache."""
