@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from wam.agents.base import Agent
 from wam.agents.spec import EnvSpec
 from wam.constants import ACTION, IS_TERMINAL, MASK, REWARD
-from wam.io.pretrained import config_from_dict, load_state_into, read_config, save_pretrained
+from wam.io.pretrained import load_pretrained_agent, save_pretrained
 from wam.losses import symlog
 from wam.models.nn.heads import TanhGaussian
 
@@ -189,13 +189,7 @@ class SACAgent(Agent):
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = None) -> "SACAgent":
         """Rebuild an agent saved with :meth:`save_pretrained` (CUDA when present unless ``device`` is given)."""
-        meta = read_config(directory)
-        if meta["agent"] != cls.name:
-            raise ValueError(f"{directory} holds a {meta['agent']!r} agent, not {cls.name!r}; use wam.agents.registry.load_agent")
-        ckpt = config_from_dict(SACCheckpoint, meta["config"])
-        agent = cls(ckpt.config, ckpt.spec)
-        load_state_into(agent, directory)
-        return agent.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        return load_pretrained_agent(cls, SACCheckpoint, directory, device)
 
 
 __all__ = ["SACAgent", "SACConfig"]

@@ -133,7 +133,19 @@ def load_state_into(module: torch.nn.Module, directory: str | Path) -> None:
     module.load_state_dict(state, strict=True)
 
 
+def load_pretrained_agent(agent_cls, checkpoint_cls: type, directory: str | Path, device: str | torch.device | None = None):
+    """Rebuild ``agent_cls`` (an agent with a ``name``, built as ``agent_cls(config, spec)``) from a folder written by
+    :func:`save_pretrained` with a ``checkpoint_cls(config, spec)`` dataclass; CUDA when present unless ``device``."""
+    meta = read_config(directory)
+    if meta["agent"] != agent_cls.name:
+        raise ValueError(f"{directory} holds a {meta['agent']!r} agent, not {agent_cls.name!r}; use wam.agents.registry.load_agent")
+    ckpt = config_from_dict(checkpoint_cls, meta["config"])
+    agent = agent_cls(ckpt.config, ckpt.spec)
+    load_state_into(agent, directory)
+    return agent.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
 __all__ = [
-    "CheckpointError", "save_pretrained", "read_config", "load_state_into", "config_to_dict", "config_from_dict",
+    "CheckpointError", "save_pretrained", "read_config", "load_state_into", "load_pretrained_agent", "config_to_dict", "config_from_dict",
     "save_tensors", "load_tensors", "atomic_write_bytes", "WEIGHTS_NAME", "CONFIG_NAME",
 ]

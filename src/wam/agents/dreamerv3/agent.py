@@ -22,7 +22,7 @@ from wam.agents.dreamerv3.networks import RSSM, ActorHead, ContHead, Decoder, En
 from wam.agents.dreamerv3.optim import LaProp
 from wam.agents.spec import EnvSpec
 from wam.constants import ACTION, DEPTH, IS_FIRST, IS_LAST, IS_TERMINAL, MASK, REWARD, RGB, TASK
-from wam.io.pretrained import config_from_dict, load_state_into, read_config, save_pretrained
+from wam.io.pretrained import load_pretrained_agent, save_pretrained
 from wam.losses import (
     ReturnNormalizer, bce_with_logits, kl_categorical, kl_free_bits, lambda_returns, masked_mean, symexp_bins, symlog,
     twohot, twohot_loss, twohot_mean,
@@ -300,11 +300,4 @@ class DreamerV3Agent(Agent):
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = None) -> "DreamerV3Agent":
         """Rebuild an agent saved with :meth:`save_pretrained` (CUDA when present unless ``device`` is given)."""
-        meta = read_config(directory)
-        if meta["agent"] != cls.name:
-            raise ValueError(f"{directory} holds a {meta['agent']!r} agent, not {cls.name!r}; use wam.agents.registry.load_agent")
-        ckpt = config_from_dict(DreamerV3Checkpoint, meta["config"])
-        agent = cls(ckpt.config, ckpt.spec)
-        load_state_into(agent, directory)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return agent.to(device)
+        return load_pretrained_agent(cls, DreamerV3Checkpoint, directory, device)
