@@ -5,6 +5,11 @@ heads, switches the model to ``decoupled`` (the heads read a stop-gradient laten
 It then trains actor and critic only, on rollouts imagined from the saved replay, and evaluates the policy in the
 run's own environment every ``--eval-every`` actor updates. ``--fresh-actor`` re-initialises the two heads first.
 
+Each evaluation also measures the world model on the policy's own behaviour (``imagined`` vs ``real``): the
+reward it predicts over ``--gap-horizon`` steps imagined open-loop from a real state with the actions the policy
+really took next, against the rewards the environment gave. A policy that gets worse while ``imagined`` grows
+above ``real`` is exploiting model errors.
+
 If the policy learns here but not in the online run, the limit is the number of actor updates (or the joint
 dynamics of training both); if it does not learn here either, the world model (or the actor-critic itself) is.
 
@@ -22,12 +27,13 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from wam.agents.spec import EnvSpec
 from wam.agents.wam_agent import WAMAgent, WAMAgentConfig
 from wam.data.replay import Replay
-from wam.envs import make_vector
+from wam.envs import make, make_vector
 from wam.envs.config import EnvConfig
 from wam.evaluation.evaluate import evaluate
 from wam.io.state import load_state
@@ -68,6 +74,37 @@ def freeze_world_model(agent: WAMAgent, fresh_actor: bool) -> None:
     model.config.loss_scales.update({name: 0.0 for name in MODEL_LOSSES})
 
 
+@torch.no_grad()
+def imagination_gap(agent: WAMAgent, env_name: str, obs_keys: tuple[str, ...], horizon: int, seed: int,
+                    episodes: int = 2, starts: tuple[int, ...] = (0, 25, 50, 75)) -> dict[str, float]:
+    """Predicted vs real reward summed over ``horizon`` steps after real states of the deterministic policy."""
+    env = make(env_name, obs=list(obs_keys))
+    predicted, real = [], []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        state, is_first = agent.init_state(1), np.ones(1, bool)
+        observations, actions, rewards = [], [], []
+        for _ in range(max(starts) + horizon):
+            action, state = agent.act({k: np.asarray(obs[k])[None] for k in obs_keys}, state, is_first, deterministic=True)
+            is_first[:] = False
+            observations.append(obs)
+            actions.append(action[0])
+            obs, reward, terminated, truncated, _ = env.step(action[0])
+            rewards.append(reward)
+            if terminated or truncated:
+                break
+        for t in starts:
+            if t + horizon > len(rewards):
+                continue
+            context = {k: torch.as_tensor(np.asarray(observations[t][k]))[None, None] for k in obs_keys}
+            plan = torch.as_tensor(np.array(actions[t:t + horizon]))[None]
+            out = agent.model.imagine(context, actions=plan, horizon=horizon, decode=False)
+            predicted.append(float(out["reward"].sum()))
+            real.append(float(sum(rewards[t:t + horizon])))
+    env.close()
+    return {"imagined": float(np.mean(predicted)), "real": float(np.mean(real))}
+
+
 def main() -> None:
     """Train the actor-critic on a fixed world model and record its evaluation curve (see module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,6 +115,7 @@ def main() -> None:
     parser.add_argument("--fresh-actor", action="store_true", help="re-initialise policy and value heads first")
     parser.add_argument("--actor-grad", choices=["reinforce", "pathwise"], default=None,
                         help="policy-gradient estimator for the probe (default: the run's)")
+    parser.add_argument("--gap-horizon", type=int, default=15, help="steps of the imagined-vs-real reward comparison")
     parser.add_argument("--label", default="")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -98,8 +136,9 @@ def main() -> None:
     for step in range(args.actor_updates + 1):
         if step % args.eval_every == 0:
             result = evaluate(agent, envs, args.episodes, seed=10_000 + args.seed).summary()
+            gap = imagination_gap(agent, train["env"], tuple(train["obs"]), args.gap_horizon, seed=20_000 + args.seed)
             row = {**meta, "actor_updates": step, "success": result["eval/success"], "return": result["eval/return"],
-                   "seconds": round(time.time() - t0, 1)}
+                   **{f"{k}_{args.gap_horizon}": v for k, v in gap.items()}, "seconds": round(time.time() - t0, 1)}
             with OUT.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)
