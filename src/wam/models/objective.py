@@ -1,6 +1,7 @@
 """The training objective of the World Action Model (DESIGN.md §1), summed in exactly one place:
 
-``L = s_dyn·L_dyn + s_rec·L_rec + s_rew·L_rew + s_cont·L_cont + s_actor·L_actor + s_critic·(L_critic + L_slow)``
+``L = s_dyn·L_dyn + s_rec·L_rec + s_rew·L_rew + s_cont·L_cont + s_actor·L_actor + s_critic·(L_critic + L_slow)
++ s_repval·L_repval`` (the last, a critic loss on the real sequence, only when its scale is > 0)
 
 World-model terms use the real sequence; actor and critic terms use rollouts imagined from every valid real
 step (up to ``imag_starts`` of them), with the trunk's KV cache of the real sequence as each rollout's prefix.
