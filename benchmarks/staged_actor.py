@@ -76,15 +76,18 @@ def freeze_world_model(agent: WAMAgent, fresh_actor: bool) -> None:
 
 @torch.no_grad()
 def imagination_gap(agent: WAMAgent, env_name: str, obs_keys: tuple[str, ...], horizon: int, seed: int,
-                    episodes: int = 2, starts: tuple[int, ...] = (0, 25, 50, 75)) -> dict[str, float]:
-    """Predicted vs real reward summed over ``horizon`` steps after real states of the deterministic policy."""
+                    episodes: int = 4, starts: tuple[int, ...] = (0, 25, 50, 75)) -> dict[str, float]:
+    """Predicted vs real reward summed over ``horizon`` steps after real states of the deterministic policy, and the
+    critic's value at each episode's first state vs the real discounted return of the episode (truncated at its
+    end, so a lower bound for γ close to 1; the correlation is across episodes, i.e. goals)."""
     env = make(env_name, obs=list(obs_keys))
-    predicted, real = [], []
+    predicted, real, values, returns = [], [], [], []
+    gamma = agent.model.config.gamma
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
         state, is_first = agent.init_state(1), np.ones(1, bool)
         observations, actions, rewards = [], [], []
-        for _ in range(max(starts) + horizon):
+        while True:
             action, state = agent.act({k: np.asarray(obs[k])[None] for k in obs_keys}, state, is_first, deterministic=True)
             is_first[:] = False
             observations.append(obs)
@@ -101,8 +104,12 @@ def imagination_gap(agent: WAMAgent, env_name: str, obs_keys: tuple[str, ...], h
             out = agent.model.imagine(context, actions=plan, horizon=horizon, decode=False)
             predicted.append(float(out["reward"].sum()))
             real.append(float(sum(rewards[t:t + horizon])))
+            if t == 0:  # the whole episode lies ahead: its discounted return is the value's target
+                values.append(float(out["value"][0, 0]))
+                returns.append(float(np.sum(np.array(rewards) * gamma ** np.arange(len(rewards)))))
     env.close()
-    return {"imagined": float(np.mean(predicted)), "real": float(np.mean(real))}
+    return {"imagined": float(np.mean(predicted)), "real": float(np.mean(real)), "value": float(np.mean(values)),
+            "real_return": float(np.mean(returns)), "value_return_corr": float(np.corrcoef(values, returns)[0, 1])}
 
 
 def main() -> None:
