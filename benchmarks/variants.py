@@ -68,6 +68,7 @@ STUDIES: dict[str, Study] = {
             "r64": ("--train-ratio", "64"),
             "r16_rec39": ("--train-ratio", "16", "--wam.beta-rec", "39"),
             "r16_repval": ("--train-ratio", "16", "--wam.beta-repval", "0.3"),
+            "r16_gamma099": ("--train-ratio", "16", "--wam.extra", "gamma", "0.99"),
         }),
 }
 
