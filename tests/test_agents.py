@@ -51,6 +51,10 @@ def test_save_load_gives_identical_deterministic_actions(agent_and_envs, tmp_pat
     a, _ = agent.act(obs, agent.init_state(2), first, deterministic=True)
     b, _ = loaded.act(obs, loaded.init_state(2), first, deterministic=True)
     assert np.array_equal(a, b)
+    # Loading a folder of one agent with another agent's class says which agent it holds.
+    other = get_agent(next(name for name in sorted(AGENTS) if name != agent.name))[1]
+    with pytest.raises(ValueError, match=f"holds a '{agent.name}' agent"):
+        other.from_pretrained(tmp_path / "agent")
 
 
 def test_optimizer_state_round_trips_through_safetensors(agent_and_envs, tmp_path):
