@@ -10,6 +10,10 @@ reward it predicts over ``--gap-horizon`` steps imagined open-loop from a real s
 really took next, against the rewards the environment gave. A policy that gets worse while ``imagined`` grows
 above ``real`` is exploiting model errors.
 
+``--no-bootstrap`` computes the actor's (and critic's) λ-returns with every critic value replaced by 0: the actor
+then maximises the imagined reward over the horizon alone. If it learns with that and not with the critic, the
+critic is what misleads it.
+
 If the policy learns here but not in the online run, the limit is the number of actor updates (or the joint
 dynamics of training both); if it does not learn here either, the world model (or the actor-critic itself) is.
 
@@ -37,10 +41,14 @@ from wam.envs import make, make_vector
 from wam.envs.config import EnvConfig
 from wam.evaluation.evaluate import evaluate
 from wam.io.state import load_state
+from wam.losses import lambda_returns
+from wam.models import objective
 from wam.training.checkpoint import find_checkpoint
 
 OUT = Path(__file__).resolve().parent / "results" / "staged_actor.jsonl"
 MODEL_LOSSES = ("dyn", "rec", "reward", "cont")
+#: Training metrics averaged over the updates between two evaluations (imagined return and reward, entropy).
+TRAIN_METRICS = ("imag/return", "imag/reward", "imag/return_scale", "actor/entropy")
 
 
 def load_run(run: Path, seed: int) -> tuple[WAMAgent, Replay, dict]:
@@ -112,6 +120,11 @@ def imagination_gap(agent: WAMAgent, env_name: str, obs_keys: tuple[str, ...], h
             "real_return": float(np.mean(returns)), "value_return_corr": float(np.corrcoef(values, returns)[0, 1])}
 
 
+def _returns_without_bootstrap(reward, value, cont, gamma, lam):
+    """λ-returns with every value set to 0: the discounted reward over the imagined horizon only."""
+    return lambda_returns(reward, torch.zeros_like(value), cont, gamma, lam)
+
+
 def main() -> None:
     """Train the actor-critic on a fixed world model and record its evaluation curve (see module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,6 +136,10 @@ def main() -> None:
     parser.add_argument("--actor-grad", choices=["reinforce", "pathwise"], default=None,
                         help="policy-gradient estimator for the probe (default: the run's)")
     parser.add_argument("--gap-horizon", type=int, default=15, help="steps of the imagined-vs-real reward comparison")
+    parser.add_argument("--entropy", type=float, default=None, help="entropy bonus for the probe (default: the run's)")
+    parser.add_argument("--imag-starts", type=int, default=None, help="imagination starts per update (default: the run's)")
+    parser.add_argument("--no-bootstrap", action="store_true",
+                        help="returns without critic values: the imagined reward over the horizon only")
     parser.add_argument("--label", default="")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -132,26 +149,38 @@ def main() -> None:
     freeze_world_model(agent, args.fresh_actor)
     if args.actor_grad:
         agent.model.config.actor_grad = args.actor_grad
+    if args.entropy is not None:
+        agent.model.config.entropy = args.entropy
+    if args.imag_starts is not None:
+        agent.model.config.imag_starts = args.imag_starts
+    if args.no_bootstrap:  # this process only trains on imagined rollouts, so patching the objective's module is enough
+        objective.lambda_returns = _returns_without_bootstrap
     train = saved["train"]
     envs = make_vector(EnvConfig(name=train["env"], obs=tuple(train["obs"]), image_size=train["image_size"],
                                  action_repeat=train["action_repeat"], seed=10_000 + args.seed), 1, asynchronous=False)
     meta = {"label": args.label, "run": str(args.run), "env": train["env"], "fresh_actor": args.fresh_actor,
             "actor_grad": agent.model.config.actor_grad,
+            "bootstrap": not args.no_bootstrap, "entropy": agent.model.config.entropy,
+            "imag_starts": agent.model.config.imag_starts,
             "replay_steps": len(replay), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    window: list[dict[str, float]] = []  # training metrics since the last evaluation
     for step in range(args.actor_updates + 1):
         if step % args.eval_every == 0:
             result = evaluate(agent, envs, args.episodes, seed=10_000 + args.seed).summary()
             gap = imagination_gap(agent, train["env"], tuple(train["obs"]), args.gap_horizon, seed=20_000 + args.seed)
             row = {**meta, "actor_updates": step, "success": result["eval/success"], "return": result["eval/return"],
-                   **{f"{k}_{args.gap_horizon}": v for k, v in gap.items()}, "seconds": round(time.time() - t0, 1)}
+                   **{f"{k}_{args.gap_horizon}": v for k, v in gap.items()},
+                   **{f"train/{k}": float(np.mean([m[k] for m in window])) for k in TRAIN_METRICS if window},
+                   "seconds": round(time.time() - t0, 1)}
+            window = []
             with OUT.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)
         if step < args.actor_updates:
             batch = replay.sample(agent.config.batch_size, agent.config.seq_len)
-            agent.update({k: torch.as_tensor(v) for k, v in batch.items()})
+            window.append(agent.update({k: torch.as_tensor(v) for k, v in batch.items()}))
     envs.close()
 
 

@@ -69,6 +69,9 @@ STUDIES: dict[str, Study] = {
             "r16_rec39": ("--train-ratio", "16", "--wam.beta-rec", "39"),
             "r16_repval": ("--train-ratio", "16", "--wam.beta-repval", "0.3"),
             "r16_gamma099": ("--train-ratio", "16", "--wam.extra", "gamma", "0.99"),
+            "r16_pathwise": ("--train-ratio", "16", "--wam.actor-grad", "pathwise"),
+            # DreamerV3 imagines from every replayed step; the CPU default is 32 starts per update (~4x cheaper).
+            "r16_starts256": ("--train-ratio", "16", "--wam.imag-starts", "256"),
         }),
 }
 
