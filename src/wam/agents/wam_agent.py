@@ -12,6 +12,7 @@ import torch
 from wam.agents.base import Agent
 from wam.agents.spec import EnvSpec
 from wam.models.config import ACTOR_GRADS, COUPLINGS, DYN_TARGETS, SIZES, WAMConfig
+from wam.models.planning import MPPIConfig
 from wam.models.world_action_model import ActState, WorldActionModel
 
 AUTOCAST_MODES = ("auto", "bf16", "off")
@@ -106,6 +107,9 @@ class WAMAgent(Agent):
         self.optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay, eps=1e-6)
         # Counts updates (a buffer, so it travels with training checkpoints) for the actor warm-up.
         self.register_buffer("updates_done", torch.zeros((), dtype=torch.long))
+        #: MPPI settings to plan every action with (``None``: the policy head acts alone). A run-time choice of
+        #: how to act, not part of the saved agent: set it after loading (``wam eval RUN --plan``).
+        self.planner: MPPIConfig | None = None
 
     @property
     def spec(self) -> EnvSpec:
@@ -125,7 +129,7 @@ class WAMAgent(Agent):
         first = torch.as_tensor(np.asarray(is_first, dtype=bool), device=device)
         was_training = self.model.training
         self.model.eval()
-        action, state = self.model.act_step(tensors, state, first, deterministic)
+        action, state = self.model.act_step(tensors, state, first, deterministic, planner=self.planner)
         self.model.train(was_training)
         return action.cpu().numpy(), state
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import tyro
 
 from wam.io.pretrained import CONFIG_NAME, CheckpointError
+from wam.models.planning import MPPIConfig
 
 
 @dataclass
@@ -27,6 +28,10 @@ class EvalArgs:
     """Seed of the evaluation environments."""
     device: str = "auto"
     """``auto``, ``cpu`` or ``cuda``."""
+    plan: bool = False
+    """Act by MPPI planning in the model's imagination (WAM agents with box actions; slower per step)."""
+    mppi: MPPIConfig = field(default_factory=MPPIConfig)
+    """Planner settings used with ``--plan``."""
 
 
 def _find_weights(path: Path) -> tuple[Path, dict]:
@@ -58,6 +63,11 @@ def eval_cli(args: EvalArgs) -> dict[str, float]:
     train_cfg = config_from_dict(TrainConfig, run["train"])
     train_cfg.seed = args.seed
     agent = load_agent(weights, device=str(resolve_device(args.device)))
+    if args.plan:
+        if agent.name != "wam" or agent.spec.discrete:
+            raise ValueError(f"--plan needs a WAM agent with box actions; {args.path} holds a {agent.name} agent"
+                             f"{' with discrete actions' if agent.spec.discrete else ''}")
+        agent.planner = args.mppi
     envs = make_vector(train_cfg.env_config(), args.envs, asynchronous=False)
     try:
         summary = evaluate(agent, envs, args.episodes, seed=args.seed, video=args.video).summary()

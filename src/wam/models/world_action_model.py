@@ -22,6 +22,7 @@ from wam.models.config import WAMConfig
 from wam.models.nn.heads import PolicyHead, TwoHotHead
 from wam.models.nn.tokenizers import ObservationDecoder, ObservationEncoder, mlp, prepare_obs
 from wam.models.nn.transformer import KVCache, Transformer
+from wam.models.planning import MPPIConfig, plan_action
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -220,8 +221,10 @@ class WorldActionModel(nn.Module):
                         torch.zeros(n, dtype=torch.long, device=dev))
 
     @torch.no_grad()
-    def act_step(self, obs: dict[str, Tensor], state: ActState, is_first: Tensor, deterministic: bool) -> tuple[Tensor, ActState]:
-        """One action per environment from its history plus the new observation (N, ...)."""
+    def act_step(self, obs: dict[str, Tensor], state: ActState, is_first: Tensor, deterministic: bool,
+                 planner: MPPIConfig | None = None) -> tuple[Tensor, ActState]:
+        """One action per environment from its history plus the new observation (N, ...); with ``planner`` (box
+        actions only) the action comes from MPPI in imagination instead of the policy head alone."""
         z = self.encode(obs)  # (N, D)
         N, C = z.shape[0], self.config.context - 1
         length = torch.where(is_first, torch.zeros_like(state.length), state.length)
@@ -233,9 +236,12 @@ class WorldActionModel(nn.Module):
         tokens = torch.stack([self._z_token(state.z, pos[:, 0:2 * C:2]), self._a_token(state.a, pos[:, 1:2 * C:2])], 2).view(N, 2 * C, -1)
         tokens = torch.cat([tokens, self._z_token(z, pos[:, -1]).unsqueeze(1)], 1)  # (N, L, D)
         valid = slot.unsqueeze(0) >= first_real.unsqueeze(1)
-        out, _ = self.trunk.forward_cached(tokens, valid, None)
-        dist = self.policy(out[:, -1])
-        action = dist.mode() if deterministic else dist.rsample()[0]
+        out, cache = self.trunk.forward_cached(tokens, valid, None)
+        if planner is not None and not self.spec.discrete:
+            action = plan_action(self, cache, out[:, -1], z, pos[:, -1], planner, deterministic)
+        else:
+            dist = self.policy(out[:, -1])
+            action = dist.mode() if deterministic else dist.rsample()[0]
         feat = self.action_features(action)
         new = ActState(torch.cat([state.z, z.unsqueeze(1)], 1)[:, 1:], torch.cat([state.a, feat.unsqueeze(1)], 1)[:, 1:],
                        (length + 1).clamp(max=C))
