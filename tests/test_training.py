@@ -35,6 +35,9 @@ def test_train_then_eval_then_resume(tmp_path: Path):
 
     ev = wam("eval", str(run), "--episodes", "1")
     assert "success" in ev.stdout
+    planned = wam("eval", str(run), "--episodes", "1", "--plan", "--mppi.horizon", "2", "--mppi.samples", "4",
+                  "--mppi.elites", "2", "--mppi.policy-samples", "1", "--mppi.iterations", "1")
+    assert "success" in planned.stdout
 
     # Pretend the run was asked for more steps and then killed: resume continues the counters and replay.
     config = json.loads((run / "config.json").read_text())
