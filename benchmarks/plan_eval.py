@@ -29,9 +29,8 @@ from wam.models.planning import MPPIConfig
 OUT = Path(__file__).resolve().parent / "results" / "plan_eval.jsonl"
 
 
-def run_episode(agent, env_name: str, obs_keys: list[str], seed: int) -> dict[str, float]:
+def run_episode(agent, env, obs_keys: list[str], seed: int) -> dict[str, float]:
     """One episode until success or the environment's time limit: success, steps, seconds per action."""
-    env = make(env_name, obs=obs_keys)
     obs, _ = env.reset(seed=seed)
     state, is_first = agent.init_state(1), np.ones(1, bool)
     steps, acting, success = 0, 0.0, False
@@ -45,7 +44,6 @@ def run_episode(agent, env_name: str, obs_keys: list[str], seed: int) -> dict[st
         success = success or bool(info.get("success", False))
         if success or terminated or truncated:
             break
-    env.close()
     return {"success": float(success), "steps": steps, "seconds_per_act": round(acting / steps, 4)}
 
 
@@ -70,15 +68,17 @@ def main() -> None:
                          terminal_value=not args.no_value)
     env_name, obs_keys = saved["train"]["env"], list(saved["train"]["obs"])
     OUT.parent.mkdir(parents=True, exist_ok=True)
+    env = make(env_name, obs=obs_keys)
     for mode, setting in (("policy", None), ("mppi", planner)):
         agent.planner = setting
         for episode in range(args.episodes):
             row = {"label": args.label, "run": str(args.run), "env": env_name, "mode": mode, "episode": episode,
                    "planner": dataclasses.asdict(setting) if setting else None,
-                   **run_episode(agent, env_name, obs_keys, args.seed + episode)}
+                   **run_episode(agent, env, obs_keys, args.seed + episode)}
             print(json.dumps(row), flush=True)
             with OUT.open("a") as f:
                 f.write(json.dumps(row) + "\n")
+    env.close()
 
 
 if __name__ == "__main__":
