@@ -52,6 +52,7 @@ STUDIES: dict[str, Study] = {
             "warmup500_r128_decoupled": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.coupling", "decoupled"),
             "warmup500_r128_actorlr3e-5": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.actor-lr", "3e-5"),
             "warmup500_r128_pathwise": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.actor-grad", "pathwise"),
+            "warmup500_r128_bounded": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.policy-dist", "bounded_normal"),
             "warmup500_r128_h1": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.extra", "model_horizon", "1"),
             # DreamerV3 at the paper's ratio: 2000 updates in 4k steps (its batch is 16 x 64 steps), the WAM runs' order.
             "dreamerv3_r512": ("--agent", "dreamerv3", "--train-ratio", "512", "--dreamerv3.warmup", "50"),
@@ -72,6 +73,9 @@ STUDIES: dict[str, Study] = {
             "r16_pathwise": ("--train-ratio", "16", "--wam.actor-grad", "pathwise"),
             # DreamerV3 imagines from every replayed step; the CPU default is 32 starts per update (~4x cheaper).
             "r16_starts256": ("--train-ratio", "16", "--wam.imag-starts", "256"),
+            # DreamerV3's bounded Normal policy: the entropy bonus no longer pulls the mean to 0 (docs/reach_diagnosis.md).
+            "r16_bounded": ("--train-ratio", "16", "--wam.policy-dist", "bounded_normal"),
+            "r16_bounded_pathwise": ("--train-ratio", "16", "--wam.policy-dist", "bounded_normal", "--wam.actor-grad", "pathwise"),
         }),
 }
 

@@ -119,6 +119,19 @@ def test_pathwise_estimator_trains_policy_but_not_reward_head():
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.reward.parameters())
 
 
+@pytest.mark.parametrize("actor_grad", ["reinforce", "pathwise"])
+def test_bounded_normal_policy_trains_and_acts_within_bounds(actor_grad):
+    spec = SPECS["state"]
+    model = tiny(spec, actor_grad=actor_grad, policy_dist="bounded_normal")
+    model.config.loss_scales = {k: (1.0 if k == "actor" else 0.0) for k in model.config.loss_scales}
+    loss, metrics = model(make_batch(spec))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.policy.parameters())
+    # The Normal's entropy: 0.5·log(2πe·σ²) per dim, summed; with σ ≤ max_std = 1 it is at most 1.42 per dim.
+    assert metrics["actor/entropy"] <= spec.action_dim * (0.5 + 0.5 * np.log(2 * np.pi)) + 1e-5
+
+
 def test_open_loop_model_loss_scores_rollouts_on_predicted_latents():
     spec = SPECS["state"]
     batch = make_batch(spec, B=3, T=6)
@@ -172,7 +185,8 @@ def test_corrupt_checkpoint_raises_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [dict(coupling="loose"), dict(actor_grad="magic"), dict(dim=30, heads=4), dict(gamma=1.5),
-                                 dict(min_std=2.0), dict(model_horizon=0), dict(model_rho=0.0)])
+                                 dict(min_std=2.0), dict(model_horizon=0), dict(model_rho=0.0),
+                                 dict(policy_dist="beta")])
 def test_bad_config_values_raise(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         WAMConfig(spec=SPECS["state"], **bad)
@@ -232,3 +246,28 @@ def test_decoupled_pathwise_bootstraps_through_values_but_not_into_the_trunk():
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.policy.parameters())
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in [*model.trunk.parameters(), *model.encoder.parameters()])
+
+
+def test_bounded_normal_entropy_ignores_the_mean_unlike_tanh_normal():
+    from wam.models.nn.heads import BoundedNormal, TanhGaussian
+
+    mean = torch.tensor([[0.0, 0.0], [3.0, -3.0]], requires_grad=True)
+    std = torch.full((2, 2), 0.5, requires_grad=True)
+    bounded = BoundedNormal(mean, std)
+    torch.manual_seed(0)
+    action, raw = bounded.rsample()
+    assert action.abs().max() <= 1.0 and torch.equal(action, raw.clamp(-1, 1))
+    ent = bounded.entropy(raw)
+    assert torch.allclose(ent[0], ent[1])  # same σ, different means: same entropy
+    ent.sum().backward()
+    assert mean.grad is None or mean.grad.abs().sum() == 0
+    expected = torch.distributions.Normal(torch.tanh(mean.detach()), std.detach()).log_prob(raw.detach()).sum(-1)
+    assert torch.allclose(bounded.log_prob(raw.detach()).detach(), expected)
+    # Clipping passes the gradient straight through (pathwise actors still learn at the bounds).
+    mean.grad = None
+    BoundedNormal(mean, std).rsample()[0].sum().backward()
+    assert torch.all(mean.grad != 0)
+    # The tanh-squashed Gaussian's entropy estimate falls as the mean saturates: a bonus on it pulls the mean to 0.
+    u = torch.tensor([[0.0, 0.0], [3.0, -3.0]])
+    tanh_ent = TanhGaussian(u, std.detach()).entropy(u)
+    assert tanh_ent[1] < tanh_ent[0] - 1.0

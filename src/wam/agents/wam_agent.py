@@ -11,7 +11,7 @@ import torch
 
 from wam.agents.base import Agent
 from wam.agents.spec import EnvSpec
-from wam.models.config import ACTOR_GRADS, COUPLINGS, DYN_TARGETS, SIZES, WAMConfig
+from wam.models.config import ACTOR_GRADS, COUPLINGS, DYN_TARGETS, POLICY_DISTS, SIZES, WAMConfig
 from wam.models.planning import MPPIConfig
 from wam.models.world_action_model import ActState, WorldActionModel
 
@@ -28,6 +28,9 @@ class WAMAgentConfig:
     """``coupled`` (policy/value share the trunk's gradient) or ``decoupled`` (stop-gradient ablation)."""
     actor_grad: str = "reinforce"
     """Policy-gradient estimator: ``reinforce`` (default) or ``pathwise``."""
+    policy_dist: str = "tanh_normal"
+    """Box-action policy: ``tanh_normal`` (tanh-squashed Gaussian) or ``bounded_normal`` (DreamerV3's clipped Normal
+    with mean tanh(μ), whose entropy does not depend on the mean)."""
     alpha_pg: float = 1.0
     """How strongly actor/critic gradients reach the shared trunk (coupled mode)."""
     dyn_target: str = "sg"
@@ -70,7 +73,7 @@ class WAMAgentConfig:
         if self.size not in SIZES:
             raise ValueError(f"size={self.size!r}; choose one of {list(SIZES)}")
         for name, value, valid in (("coupling", self.coupling, COUPLINGS), ("actor_grad", self.actor_grad, ACTOR_GRADS),
-                                   ("dyn_target", self.dyn_target, DYN_TARGETS)):
+                                   ("dyn_target", self.dyn_target, DYN_TARGETS), ("policy_dist", self.policy_dist, POLICY_DISTS)):
             if value not in valid:
                 raise ValueError(f"{name}={value!r}; choose one of {valid}")
         if self.batch_size < 1 or self.seq_len < 2:
@@ -87,7 +90,7 @@ class WAMAgentConfig:
         scales = dict(dyn=self.beta_dyn, rec=self.beta_rec, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0,
                       repval=self.beta_repval)
         return WAMConfig.preset(self.size, spec=spec, coupling=self.coupling, actor_grad=self.actor_grad, alpha_pg=self.alpha_pg,
-                                dyn_target=self.dyn_target, context=self.seq_len, horizon=self.horizon, imag_starts=self.imag_starts,
+                                policy_dist=self.policy_dist, dyn_target=self.dyn_target, context=self.seq_len, horizon=self.horizon, imag_starts=self.imag_starts,
                                 entropy=self.entropy, loss_scales=scales, **self.extra)
 
 

@@ -17,6 +17,7 @@ SIZES: dict[str, dict[str, int]] = {
 COUPLINGS = ("coupled", "decoupled")
 ACTOR_GRADS = ("reinforce", "pathwise")
 DYN_TARGETS = ("sg", "ema")
+POLICY_DISTS = ("tanh_normal", "bounded_normal")
 
 
 @dataclass
@@ -60,6 +61,9 @@ class WAMConfig:
     """λ of the λ-returns."""
     entropy: float = 3e-4
     """Entropy bonus weight (on normalised returns)."""
+    policy_dist: str = "tanh_normal"
+    """Box-action policy: ``tanh_normal`` (Gaussian squashed by tanh, as in SAC) or ``bounded_normal`` (Gaussian with mean
+    tanh(μ), samples clipped to [-1, 1], as in DreamerV3; its entropy does not depend on the mean)."""
     min_std: float = 0.05
     """Lower bound of the Gaussian policy's standard deviation."""
     max_std: float = 1.0
@@ -95,6 +99,7 @@ class WAMConfig:
         checks = [
             (self.coupling in COUPLINGS, f"coupling={self.coupling!r}; use one of {COUPLINGS}"),
             (self.actor_grad in ACTOR_GRADS, f"actor_grad={self.actor_grad!r}; use one of {ACTOR_GRADS}"),
+            (self.policy_dist in POLICY_DISTS, f"policy_dist={self.policy_dist!r}; use one of {POLICY_DISTS}"),
             (self.dyn_target in DYN_TARGETS, f"dyn_target={self.dyn_target!r}; use one of {DYN_TARGETS}"),
             (self.dim > 0 and self.dim % self.heads == 0, f"dim={self.dim} must be a positive multiple of heads={self.heads}"),
             (self.context >= 2, f"context={self.context} must be >= 2"),

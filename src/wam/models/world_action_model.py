@@ -71,7 +71,7 @@ class WorldActionModel(nn.Module):
         bins = symexp_bins(c.num_bins)
         self.reward = TwoHotHead(D, c.mlp_hidden, bins)
         self.cont = mlp(D, c.mlp_hidden, 1)
-        self.policy = PolicyHead(D, c.mlp_hidden, spec.action_dim, spec.discrete, c.min_std, c.max_std)
+        self.policy = PolicyHead(D, c.mlp_hidden, spec.action_dim, spec.discrete, c.min_std, c.max_std, c.policy_dist)
         self.value = TwoHotHead(D, c.mlp_hidden, bins)
         self.slow_value = copy.deepcopy(self.value).requires_grad_(False)
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False) if c.dyn_target == "ema" else None

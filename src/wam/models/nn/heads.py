@@ -1,4 +1,4 @@
-"""Output heads: policy distributions (tanh-Gaussian for boxes, categorical for discrete) and two-hot scalars."""
+"""Output heads: policy distributions (tanh-Gaussian or bounded Normal for boxes, categorical for discrete) and two-hot scalars."""
 
 from __future__ import annotations
 
@@ -40,6 +40,34 @@ class TanhGaussian:
         return gauss + (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
 
 
+class BoundedNormal:
+    """Normal with mean ``tanh(μ)`` whose samples are clipped to [-1, 1] (DreamerV3's bounded-normal actor).
+
+    Unlike :class:`TanhGaussian`, its entropy depends only on the standard deviation, so an entropy bonus widens the
+    policy without pulling its mean towards 0. Clipping passes gradients straight through, for pathwise training.
+    """
+
+    def __init__(self, mean: Tensor, std: Tensor):
+        self.mean, self.std = torch.tanh(mean), std
+
+    def rsample(self) -> tuple[Tensor, Tensor]:
+        """Reparameterised (clipped action, unclipped sample)."""
+        u = self.mean + self.std * torch.randn_like(self.mean)
+        return u + (u.clamp(-1.0, 1.0) - u).detach(), u
+
+    def mode(self) -> Tensor:
+        """Deterministic action: the mean."""
+        return self.mean
+
+    def log_prob(self, u: Tensor) -> Tensor:
+        """Gaussian log-density of the unclipped sample ``u``, summed over action dims."""
+        return (-0.5 * ((u - self.mean) / self.std) ** 2 - self.std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def entropy(self, u: Tensor | None = None) -> Tensor:
+        """Exact Gaussian entropy (``u`` is accepted for the same call as :class:`TanhGaussian` and ignored)."""
+        return (0.5 + 0.5 * math.log(2 * math.pi) + self.std.log()).sum(-1)
+
+
 class Categorical:
     """Categorical over discrete actions (1% uniform mix, as in DreamerV3)."""
 
@@ -67,12 +95,20 @@ class Categorical:
         return -(self.logits.exp() * self.logits).sum(-1)
 
 
-class PolicyHead(nn.Module):
-    """h (.., D) → action distribution."""
+#: Distributions for Box actions, by the name used in configs.
+BOX_POLICIES = {"tanh_normal": TanhGaussian, "bounded_normal": BoundedNormal}
 
-    def __init__(self, dim: int, hidden: int, action_dim: int, discrete: bool, min_std: float, max_std: float):
+
+class PolicyHead(nn.Module):
+    """h (.., D) → action distribution (``box_dist`` names one of :data:`BOX_POLICIES` for Box actions)."""
+
+    def __init__(self, dim: int, hidden: int, action_dim: int, discrete: bool, min_std: float, max_std: float,
+                 box_dist: str = "tanh_normal"):
         super().__init__()
+        if box_dist not in BOX_POLICIES:
+            raise ValueError(f"unknown policy distribution {box_dist!r}; choose one of {list(BOX_POLICIES)}")
         self.discrete, self.min_std, self.max_std = discrete, min_std, max_std
+        self.box_dist = BOX_POLICIES[box_dist]
         self.net = mlp(dim, hidden, action_dim if discrete else 2 * action_dim)
         # Small output layer (DreamerV3's actor outscale): the first policy is centred and as wide as allowed,
         # instead of a random, possibly saturated, direction per state.
@@ -80,14 +116,14 @@ class PolicyHead(nn.Module):
             self.net[-1].weight.mul_(0.01)
             self.net[-1].bias.zero_()
 
-    def forward(self, h: Tensor) -> TanhGaussian | Categorical:
+    def forward(self, h: Tensor) -> TanhGaussian | BoundedNormal | Categorical:
         """The action distribution at state ``h`` (computed in float32, also under autocast)."""
         out = self.net(h).float()
         if self.discrete:
             return Categorical(out)
         mean, raw_std = out.chunk(2, -1)
         std = self.min_std + (self.max_std - self.min_std) * torch.sigmoid(raw_std + 2.0)
-        return TanhGaussian(mean, std)
+        return self.box_dist(mean, std)
 
 
 class TwoHotHead(nn.Module):
