@@ -264,7 +264,8 @@ def test_report_from_synthetic_results(tmp_path: Path):
                 write_curve(tmp_path / "results", suite, agent, task, seed, curve)
                 throughput = tmp_path / "results" / suite.name / agent / task / f"seed{seed}.throughput.json"
                 throughput.write_text(json.dumps({"env_steps_per_s": 30.0, "updates_per_s": 2.0,
-                                                  "wall_clock_per_100k_s": 3333.0, "act_ms_p50": 4.0, "act_ms_p95": 6.0}))
+                                                  "wall_clock_per_100k_s": 3333.0, "peak_memory_mb": 700.0,
+                                                  "act_ms_p50": 4.0, "act_ms_p95": 6.0}))
     out = write_report([suite], tmp_path / "results", tmp_path / "RESULTS.md", reps=200)
     text = out.read_text()
     for heading in ("## Claims", "### Completeness", "### Success", "### Probability of improvement",
@@ -272,7 +273,7 @@ def test_report_from_synthetic_results(tmp_path: Path):
         assert heading in text, heading
     assert "**+23% on stacking** (suite `synth`): **" in text and "**15% fewer steps** (suite `synth`): **" in text
     assert "| wam-decoupled | 3/3 ✓ | 1/3 |" in text  # completeness, with the thin cell
-    assert "| wam | state | 6 | 30.0 | 2.00 | 0.9 h | 4.0 / 6.0 |" in text
+    assert "| wam | state | 6 | 30.0 | 2.00 | 0.9 h | 700 | 4.0 / 6.0 |" in text
     png = tmp_path / "results" / "synth" / "success.png"
     assert png.read_bytes()[:4] == b"\x89PNG" and "(results/synth/success.png)" in text
 

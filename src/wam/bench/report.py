@@ -131,7 +131,7 @@ def steps_table(results: Results, reps: int) -> list[str]:
 
 def throughput_table(suite: Suite, results_root: Path) -> list[str]:
     """Mean throughput per agent and observation kind over finished runs."""
-    keys = ("env_steps_per_s", "updates_per_s", "wall_clock_per_100k_s", "act_ms_p50", "act_ms_p95")
+    keys = ("env_steps_per_s", "updates_per_s", "wall_clock_per_100k_s", "peak_memory_mb", "act_ms_p50", "act_ms_p95")
     rows = []
     for agent in suite.agents:
         groups: dict[str, list[dict]] = {}
@@ -146,12 +146,13 @@ def throughput_table(suite: Suite, results_root: Path) -> list[str]:
             fmt = lambda k, f: "–" if means[k] is None else format(means[k], f)  # noqa: E731
             rows.append([agent, obs, str(len(records)), fmt("env_steps_per_s", ".1f"), fmt("updates_per_s", ".2f"),
                          "–" if means["wall_clock_per_100k_s"] is None else f"{means['wall_clock_per_100k_s'] / 3600:.1f} h",
-                         f"{fmt('act_ms_p50', '.1f')} / {fmt('act_ms_p95', '.1f')}"])
+                         fmt("peak_memory_mb", ".0f"), f"{fmt('act_ms_p50', '.1f')} / {fmt('act_ms_p95', '.1f')}"])
     if not rows:
         return ["No finished runs yet.", ""]
     return ["Means over finished runs (each single-threaded, several side by side on a shared machine; wall-clock "
-            "includes evaluation).", "",
-            *_table(["agent", "obs", "runs", "env steps/s", "updates/s", "wall-clock / 100k steps", "act() ms p50 / p95"], rows), ""]
+            "includes evaluation; peak MiB = the training process's peak resident memory, replay included).", "",
+            *_table(["agent", "obs", "runs", "env steps/s", "updates/s", "wall-clock / 100k steps", "peak MiB",
+                      "act() ms p50 / p95"], rows), ""]
 
 
 def plot_curves(results: Results, path: Path, reps: int = 1000) -> Path:
