@@ -39,15 +39,16 @@ def test_train_then_eval_then_resume(tmp_path: Path):
                   "--mppi.elites", "2", "--mppi.policy-samples", "1", "--mppi.iterations", "1")
     assert "success" in planned.stdout
 
-    # Pretend the run was asked for more steps and then killed: resume continues the counters and replay.
-    config = json.loads((run / "config.json").read_text())
-    config["train"]["steps"] = 70
-    (run / "config.json").write_text(json.dumps(config))
+    # Extend the finished run's budget: resume continues the counters and replay.
     updates_before = json.loads((run / "checkpoint" / "counters.json").read_text())["updates"]
-    wam("train", "--resume", str(run))
+    wam("train", "--resume", str(run), "--extend-to", "70")
+    assert json.loads((run / "config.json").read_text())["train"]["steps"] == 70
     counters = json.loads((run / "checkpoint" / "counters.json").read_text())
     assert counters["env_steps"] == 70 and counters["updates"] > updates_before
     assert read_jsonl(run / "eval.jsonl")[-1]["env_steps"] == 70
+    shrink = subprocess.run([sys.executable, "-m", "wam.cli.main", "train", "--resume", str(run), "--extend-to", "50"],
+                            capture_output=True, text=True, timeout=120)
+    assert shrink.returncode != 0 and "can only grow" in shrink.stderr + shrink.stdout
 
 
 def test_decoupled_shortcut_reaches_the_model(tmp_path: Path):
@@ -58,6 +59,7 @@ def test_decoupled_shortcut_reaches_the_model(tmp_path: Path):
 
 
 @pytest.mark.parametrize("args, message", [(["--env", "metaworld/rech-v3"], "did you mean 'metaworld/reach-v3'"),
+                                           (["--extend-to", "10"], "--extend-to needs --resume"),
                                            (["--obs", "lidar"], "unknown observation key"),
                                            (["--agent", "dremer"], "unknown agent")])
 def test_bad_flags_fail_with_a_clear_message(tmp_path: Path, args, message):

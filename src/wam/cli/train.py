@@ -16,6 +16,9 @@ class TrainArgs(TrainConfig):
 
     resume: str | None = None
     """Continue the run in this folder from its last checkpoint (its saved config is used; other flags are ignored)."""
+    extend_to: int | None = None
+    """With ``--resume``: raise the run's budget to this many env steps (a finished run then trains on; the replay
+    keeps its capacity, so a full one starts dropping its oldest steps)."""
     coupling: str | None = None
     """Shortcut for ``--wam.coupling`` (``coupled`` or ``decoupled``)."""
 
@@ -27,12 +30,29 @@ def _load_run_config(run_dir: Path) -> TrainConfig:
     return config_from_dict(TrainConfig, json.loads(path.read_text())["train"])
 
 
+def _extend(run_dir: Path, cfg: TrainConfig, steps: int) -> TrainConfig:
+    """Raise a run's budget to ``steps`` env steps and record it in its ``config.json``."""
+    if steps < cfg.steps:
+        raise ValueError(f"--extend-to {steps} is below the run's budget of {cfg.steps} env steps; a budget can only grow")
+    path = run_dir / "config.json"
+    saved = json.loads(path.read_text())
+    saved["train"]["steps"] = steps
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(saved, indent=2))
+    tmp.replace(path)
+    return replace(cfg, steps=steps)
+
+
 def train_cli(args: TrainArgs) -> dict[str, float]:
     """Run (or resume) training and print the final evaluation."""
     from wam.training.online import train
 
+    if args.extend_to is not None and args.resume is None:
+        raise ValueError("--extend-to needs --resume RUN (it extends an existing run's budget)")
     if args.resume is not None:
         cfg, resume = _load_run_config(Path(args.resume)), True
+        if args.extend_to is not None:
+            cfg = _extend(Path(args.resume), cfg, args.extend_to)
     else:
         fields = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__}
         if args.coupling is not None:
