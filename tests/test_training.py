@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,9 +40,12 @@ def test_train_then_eval_then_resume(tmp_path: Path):
                   "--mppi.elites", "2", "--mppi.policy-samples", "1", "--mppi.iterations", "1")
     assert "success" in planned.stdout
 
-    # Extend the finished run's budget: resume continues the counters and replay.
+    # Extend the finished run's budget, in a moved copy: resume continues the counters and replay there.
+    original, run = run, tmp_path / "moved"
+    shutil.copytree(original, run)
     updates_before = json.loads((run / "checkpoint" / "counters.json").read_text())["updates"]
     wam("train", "--resume", str(run), "--extend-to", "70")
+    assert read_jsonl(original / "eval.jsonl")[-1]["env_steps"] == 40  # the original is untouched
     assert json.loads((run / "config.json").read_text())["train"]["steps"] == 70
     counters = json.loads((run / "checkpoint" / "counters.json").read_text())
     assert counters["env_steps"] == 70 and counters["updates"] > updates_before

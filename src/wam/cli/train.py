@@ -15,7 +15,8 @@ class TrainArgs(TrainConfig):
     """Train an agent online. Example: wam train --env metaworld/reach-v3 --obs state --steps 50000 --out runs/reach"""
 
     resume: str | None = None
-    """Continue the run in this folder from its last checkpoint (its saved config is used; other flags are ignored)."""
+    """Continue the run in this folder from its last checkpoint (its saved config is used; other flags except
+    ``--extend-to`` are ignored). A copied or moved run folder resumes where it now is."""
     extend_to: int | None = None
     """With ``--resume``: raise the run's budget to this many env steps (a finished run then trains on; the replay
     keeps its capacity, so a full one starts dropping its oldest steps)."""
@@ -50,7 +51,8 @@ def train_cli(args: TrainArgs) -> dict[str, float]:
     if args.extend_to is not None and args.resume is None:
         raise ValueError("--extend-to needs --resume RUN (it extends an existing run's budget)")
     if args.resume is not None:
-        cfg, resume = _load_run_config(Path(args.resume)), True
+        # The folder given is the run, wherever it was first written (a copied or moved run resumes in place).
+        cfg, resume = replace(_load_run_config(Path(args.resume)), out=str(args.resume)), True
         if args.extend_to is not None:
             cfg = _extend(Path(args.resume), cfg, args.extend_to)
     else:
