@@ -26,7 +26,8 @@ def wam(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
 
 def test_train_then_eval_then_resume(tmp_path: Path):
     run = tmp_path / "run"
-    out = wam("train", *FAST, *TINY_WAM, "--steps", "40", "--out", str(run))
+    every_40 = [("40" if prev == "--eval-every" else flag) for prev, flag in zip([None, *FAST], FAST)]
+    out = wam("train", *every_40, *TINY_WAM, "--steps", "40", "--out", str(run))
     assert "final: success" in out.stdout
     for name in ("config.json", "metrics.jsonl", "eval.jsonl", "final/model.safetensors", "final/config.json", "checkpoint/COMPLETE"):
         assert (run / name).exists(), name
@@ -49,7 +50,8 @@ def test_train_then_eval_then_resume(tmp_path: Path):
     assert json.loads((run / "config.json").read_text())["train"]["steps"] == 70
     counters = json.loads((run / "checkpoint" / "counters.json").read_text())
     assert counters["env_steps"] == 70 and counters["updates"] > updates_before
-    assert read_jsonl(run / "eval.jsonl")[-1]["env_steps"] == 70
+    evaluated = [r["env_steps"] for r in read_jsonl(run / "eval.jsonl")]
+    assert evaluated[-1] == 70 and evaluated == sorted(set(evaluated))  # the 40-step evaluation is not repeated
     shrink = subprocess.run([sys.executable, "-m", "wam.cli.main", "train", "--resume", str(run), "--extend-to", "50"],
                             capture_output=True, text=True, timeout=120)
     assert shrink.returncode != 0 and "can only grow" in shrink.stderr + shrink.stdout

@@ -172,6 +172,8 @@ class Trainer:
                     self._checkpoint()
                     c["next_checkpoint"] += cfg.checkpoint_every
             last_summary = self._evaluate(progress)
+            while c["next_eval"] <= c["env_steps"]:  # this evaluation served the scheduled one: an extended run moves on
+                c["next_eval"] += cfg.eval_every
         self._checkpoint()
         self.agent.save_pretrained(self.run_dir / "final")
         return last_summary
