@@ -75,6 +75,7 @@ STUDIES: dict[str, Study] = {
             "r16_starts256": ("--train-ratio", "16", "--wam.imag-starts", "256"),
             # DreamerV3's bounded Normal policy: the entropy bonus no longer pulls the mean to 0 (docs/reach_diagnosis.md).
             "r16_bounded": ("--train-ratio", "16", "--wam.policy-dist", "bounded_normal"),
+            "r16_bounded_starts256": ("--train-ratio", "16", "--wam.policy-dist", "bounded_normal", "--wam.imag-starts", "256"),
             "r16_bounded_pathwise": ("--train-ratio", "16", "--wam.policy-dist", "bounded_normal", "--wam.actor-grad", "pathwise"),
         }),
 }
