@@ -1,0 +1,95 @@
+"""Seconds per WAM update on this machine, by size preset and imagination starts (one thread, synthetic batch).
+
+Times full optimiser steps (world-model and actor-critic losses, backward, AdamW) on a random batch shaped like
+MetaWorld state training (39-d state, 4-d action, B=16, T=16), after two warm-up steps. With ``--profile`` it also
+prints the operators that take the most time (``torch.profiler``).
+
+    python benchmarks/update_speed.py --sizes tiny small --starts 32 256
+
+Appends one row per (size, starts) to ``benchmarks/results/update_speed.jsonl`` with the machine's load average:
+other jobs on the machine slow these numbers down, so compare rows taken side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from wam.agents.spec import EnvSpec
+from wam.models.config import WAMConfig
+from wam.models.world_action_model import WorldActionModel
+
+OUT = Path(__file__).resolve().parent / "results" / "update_speed.jsonl"
+
+
+def synthetic_batch(spec: EnvSpec, B: int, T: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A random training batch with the keys and shapes the objective expects."""
+    g = torch.Generator().manual_seed(seed)
+    batch = {key: torch.randn(B, T, *shape, generator=g) for key, shape in spec.obs_shapes.items()}
+    batch["action"] = torch.rand(B, T, spec.action_dim, generator=g) * 2 - 1
+    batch["reward"] = torch.rand(B, T, generator=g)
+    for flag in ("is_first", "is_last", "is_terminal"):
+        batch[flag] = torch.zeros(B, T, dtype=torch.bool)
+    batch["is_first"][:, 0] = True
+    batch["mask"] = torch.ones(B, T, dtype=torch.bool)
+    return batch
+
+
+def seconds_per_update(size: str, starts: int, updates: int, profile: bool = False) -> float:
+    """Mean wall-clock seconds of ``updates`` optimiser steps of a ``size`` model imagining from ``starts`` states."""
+    spec = EnvSpec(obs_shapes={"state": [39]}, action_dim=4)
+    torch.manual_seed(0)
+    model = WorldActionModel(WAMConfig.preset(size, spec=spec, context=16, imag_starts=starts))
+    opt = torch.optim.AdamW(model.parameters(), 3e-4)
+    batch = synthetic_batch(spec, 16, 16)
+
+    def step() -> None:
+        loss, _ = model(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(2):
+        step()
+    if profile:
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            step()
+        print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=15))
+    t0 = time.perf_counter()
+    for _ in range(updates):
+        step()
+    return (time.perf_counter() - t0) / updates
+
+
+def main() -> None:
+    """Parse flags, time each (size, starts) pair and append the rows."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["tiny", "small"])
+    parser.add_argument("--starts", nargs="+", type=int, default=[32])
+    parser.add_argument("--updates", type=int, default=5)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    for size in args.sizes:
+        for starts in args.starts:
+            load_before = os.getloadavg()[0]
+            seconds = seconds_per_update(size, starts, args.updates, args.profile)
+            row = {"size": size, "imag_starts": starts, "seconds_per_update": round(seconds, 4), "updates": args.updates,
+                   "threads": 1, "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+                   "torch": torch.__version__, "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            with OUT.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
