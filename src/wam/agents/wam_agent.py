@@ -90,8 +90,9 @@ class WAMAgentConfig:
         scales = dict(dyn=self.beta_dyn, rec=self.beta_rec, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0,
                       repval=self.beta_repval)
         return WAMConfig.preset(self.size, spec=spec, coupling=self.coupling, actor_grad=self.actor_grad, alpha_pg=self.alpha_pg,
-                                policy_dist=self.policy_dist, dyn_target=self.dyn_target, context=self.seq_len, horizon=self.horizon, imag_starts=self.imag_starts,
-                                entropy=self.entropy, loss_scales=scales, **self.extra)
+                                policy_dist=self.policy_dist, dyn_target=self.dyn_target, context=self.seq_len,
+                                horizon=self.horizon, imag_starts=self.imag_starts, entropy=self.entropy, loss_scales=scales,
+                                **self.extra)
 
 
 class WAMAgent(Agent):

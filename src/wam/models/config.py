@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from wam.agents.spec import EnvSpec
+from wam.models.nn.heads import BOX_POLICIES
 
 #: Width / depth presets. ``small`` (~1M parameters) trains on a laptop CPU; larger ones are for GPUs.
 SIZES: dict[str, dict[str, int]] = {
@@ -17,7 +18,7 @@ SIZES: dict[str, dict[str, int]] = {
 COUPLINGS = ("coupled", "decoupled")
 ACTOR_GRADS = ("reinforce", "pathwise")
 DYN_TARGETS = ("sg", "ema")
-POLICY_DISTS = ("tanh_normal", "bounded_normal")
+POLICY_DISTS = tuple(BOX_POLICIES)
 
 
 @dataclass
