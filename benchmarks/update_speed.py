@@ -22,23 +22,11 @@ from pathlib import Path
 import torch
 
 from wam.agents.spec import EnvSpec
+from wam.data.synthetic import random_batch
 from wam.models.config import WAMConfig
 from wam.models.world_action_model import WorldActionModel
 
 OUT = Path(__file__).resolve().parent / "results" / "update_speed.jsonl"
-
-
-def synthetic_batch(spec: EnvSpec, B: int, T: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A random training batch with the keys and shapes the objective expects."""
-    g = torch.Generator().manual_seed(seed)
-    batch = {key: torch.randn(B, T, *shape, generator=g) for key, shape in spec.obs_shapes.items()}
-    batch["action"] = torch.rand(B, T, spec.action_dim, generator=g) * 2 - 1
-    batch["reward"] = torch.rand(B, T, generator=g)
-    for flag in ("is_first", "is_last", "is_terminal"):
-        batch[flag] = torch.zeros(B, T, dtype=torch.bool)
-    batch["is_first"][:, 0] = True
-    batch["mask"] = torch.ones(B, T, dtype=torch.bool)
-    return batch
 
 
 def seconds_per_update(size: str, starts: int, updates: int, profile: bool = False) -> float:
@@ -47,7 +35,7 @@ def seconds_per_update(size: str, starts: int, updates: int, profile: bool = Fal
     torch.manual_seed(0)
     model = WorldActionModel(WAMConfig.preset(size, spec=spec, context=16, imag_starts=starts))
     opt = torch.optim.AdamW(model.parameters(), 3e-4)
-    batch = synthetic_batch(spec, 16, 16)
+    batch = random_batch(spec, 16, 16)
 
     def step() -> None:
         loss, _ = model(batch)
