@@ -1,9 +1,9 @@
-"""Loss maths: symlog, two-hot, λ-returns, return normalisation, KL free bits."""
+"""Loss maths: symlog, two-hot, λ-returns, return normalisation, KL free bits, Normal log-density and entropy."""
 
 import torch
 
-from wam.losses import (ReturnNormalizer, kl_free_bits, lambda_returns, symexp, symexp_bins, symlog, twohot, twohot_loss,
-                        twohot_mean)
+from wam.losses import (ReturnNormalizer, kl_free_bits, lambda_returns, normal_entropy, normal_log_density, symexp,
+                        symexp_bins, symlog, twohot, twohot_loss, twohot_mean)
 
 
 def test_symlog_symexp_are_inverse():
@@ -78,3 +78,11 @@ def test_twohot_mean_of_uniform_logits_is_exactly_zero():
     bins = symexp_bins(255)
     assert bins[127] == 0 and torch.equal(bins, -bins.flip(0))
     assert twohot_mean(torch.zeros(3, 255), bins).abs().max() == 0
+
+
+def test_normal_helpers_match_torch_distributions():
+    mean, std = torch.tensor([0.0, 0.5, -1.0]), torch.tensor([1.0, 0.2, 0.05])
+    x = torch.tensor([0.3, 0.4, -1.2])
+    normal = torch.distributions.Normal(mean, std)
+    assert torch.allclose(normal_log_density(x, mean, std), normal.log_prob(x))
+    assert torch.allclose(normal_entropy(std), normal.entropy())

@@ -7,6 +7,8 @@ from wam.losses.functional import (
     kl_free_bits,
     lambda_returns,
     masked_mean,
+    normal_entropy,
+    normal_log_density,
     symexp,
     symexp_bins,
     symlog,
@@ -18,5 +20,5 @@ from wam.losses.functional import (
 
 __all__ = [
     "ReturnNormalizer", "bce_with_logits", "kl_categorical", "kl_free_bits", "lambda_returns", "masked_mean",
-    "symexp", "symexp_bins", "symlog", "twohot", "twohot_loss", "twohot_mean", "unimix_logits",
+    "normal_entropy", "normal_log_density", "symexp", "symexp_bins", "symlog", "twohot", "twohot_loss", "twohot_mean", "unimix_logits",
 ]

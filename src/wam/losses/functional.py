@@ -5,6 +5,8 @@ Pure functions (plus one small stateful normaliser); every agent imports them fr
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -146,3 +148,13 @@ def masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:
 def bce_with_logits(logits: Tensor, target: Tensor) -> Tensor:
     """Element-wise binary cross-entropy from logits."""
     return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype), reduction="none")
+
+
+def normal_log_density(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """Element-wise log-density of ``x`` under Normal(mean, std) (not summed over dims)."""
+    return -0.5 * ((x - mean) / std) ** 2 - std.log() - 0.5 * math.log(2 * math.pi)
+
+
+def normal_entropy(std: Tensor) -> Tensor:
+    """Element-wise entropy of a Normal with standard deviation ``std`` (not summed over dims)."""
+    return 0.5 + 0.5 * math.log(2 * math.pi) + std.log()

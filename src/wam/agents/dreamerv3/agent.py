@@ -7,7 +7,6 @@ Losses are a named dict of scalars, scaled by ``DreamerV3Config.loss_scales`` an
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,8 @@ from wam.agents.spec import EnvSpec
 from wam.constants import ACTION, DEPTH, IS_FIRST, IS_LAST, IS_TERMINAL, MASK, REWARD, RGB, TASK
 from wam.io.pretrained import load_pretrained_agent, save_pretrained
 from wam.losses import (
-    ReturnNormalizer, bce_with_logits, kl_categorical, kl_free_bits, lambda_returns, masked_mean, symexp_bins, symlog,
-    twohot, twohot_loss, twohot_mean,
+    ReturnNormalizer, bce_with_logits, kl_categorical, kl_free_bits, lambda_returns, masked_mean, normal_entropy,
+    normal_log_density, symexp_bins, symlog, twohot, twohot_loss, twohot_mean,
 )
 
 
@@ -118,10 +117,7 @@ class DreamerV3Agent(Agent):
         if self.spec.discrete:
             logp = first
             return (logp * action).sum(-1), -(logp.exp() * logp).sum(-1)
-        mean = first
-        logp = -0.5 * ((action - mean) / std).square() - std.log() - 0.5 * math.log(2 * math.pi)
-        entropy = 0.5 + 0.5 * math.log(2 * math.pi) + std.log()
-        return logp.sum(-1), entropy.sum(-1)
+        return normal_log_density(action, first, std).sum(-1), normal_entropy(std).sum(-1)
 
     def _value(self, head: torch.nn.Module, feat: Tensor) -> Tensor:
         return twohot_mean(head(feat), self.bins)

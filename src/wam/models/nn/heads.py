@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wam.losses import twohot_loss, twohot_mean
+from wam.losses import normal_entropy, normal_log_density, twohot_loss, twohot_mean
 from wam.models.nn.tokenizers import mlp
 
 
@@ -29,15 +29,13 @@ class TanhGaussian:
 
     def log_prob(self, u: Tensor) -> Tensor:
         """log π(tanh(u)) summed over action dims, with the tanh change-of-variables correction."""
-        normal = -0.5 * ((u - self.mean) / self.std) ** 2 - self.std.log() - 0.5 * math.log(2 * math.pi)
         # log(1 - tanh(u)^2) written stably.
         log_det = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
-        return (normal - log_det).sum(-1)
+        return (normal_log_density(u, self.mean, self.std) - log_det).sum(-1)
 
     def entropy(self, u: Tensor) -> Tensor:
         """Entropy estimate: Gaussian entropy plus E[log|d tanh/du|] at the sample ``u``."""
-        gauss = (0.5 + 0.5 * math.log(2 * math.pi) + self.std.log()).sum(-1)
-        return gauss + (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
+        return normal_entropy(self.std).sum(-1) + (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
 
 
 class BoundedNormal:
@@ -61,11 +59,11 @@ class BoundedNormal:
 
     def log_prob(self, u: Tensor) -> Tensor:
         """Gaussian log-density of the unclipped sample ``u``, summed over action dims."""
-        return (-0.5 * ((u - self.mean) / self.std) ** 2 - self.std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return normal_log_density(u, self.mean, self.std).sum(-1)
 
     def entropy(self, u: Tensor | None = None) -> Tensor:
         """Exact Gaussian entropy (``u`` is accepted for the same call as :class:`TanhGaussian` and ignored)."""
-        return (0.5 + 0.5 * math.log(2 * math.pi) + self.std.log()).sum(-1)
+        return normal_entropy(self.std).sum(-1)
 
 
 class Categorical:
