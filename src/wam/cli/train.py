@@ -31,19 +31,6 @@ def _load_run_config(run_dir: Path) -> TrainConfig:
     return config_from_dict(TrainConfig, json.loads(path.read_text())["train"])
 
 
-def _extend(run_dir: Path, cfg: TrainConfig, steps: int) -> TrainConfig:
-    """Raise a run's budget to ``steps`` env steps and record it in its ``config.json``."""
-    if steps < cfg.steps:
-        raise ValueError(f"--extend-to {steps} is below the run's budget of {cfg.steps} env steps; a budget can only grow")
-    path = run_dir / "config.json"
-    saved = json.loads(path.read_text())
-    saved["train"]["steps"] = steps
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(saved, indent=2))
-    tmp.replace(path)
-    return replace(cfg, steps=steps)
-
-
 def train_cli(args: TrainArgs) -> dict[str, float]:
     """Run (or resume) training and print the final evaluation."""
     from wam.training.online import train
@@ -53,8 +40,11 @@ def train_cli(args: TrainArgs) -> dict[str, float]:
     if args.resume is not None:
         # The folder given is the run, wherever it was first written (a copied or moved run resumes in place).
         cfg, resume = replace(_load_run_config(Path(args.resume)), out=str(args.resume)), True
-        if args.extend_to is not None:
-            cfg = _extend(Path(args.resume), cfg, args.extend_to)
+        if args.extend_to is not None:  # the trainer records the new budget in the run's config.json
+            if args.extend_to < cfg.steps:
+                raise ValueError(f"--extend-to {args.extend_to} is below the run's budget of {cfg.steps} env steps; "
+                                 "a budget can only grow")
+            cfg = replace(cfg, steps=args.extend_to)
     else:
         fields = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__}
         if args.coupling is not None:
