@@ -72,3 +72,27 @@ def test_bad_flags_fail_with_a_clear_message(tmp_path: Path, args, message):
     proc = subprocess.run([sys.executable, "-m", "wam.cli.main", "train", *FAST, "--steps", "5", "--out", str(tmp_path), *args],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and message in proc.stderr + proc.stdout
+
+
+def test_a_run_killed_after_an_evaluation_does_not_repeat_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from wam.agents.wam_agent import WAMAgentConfig
+    from wam.training.config import TrainConfig
+    from wam.training.online import Trainer, train
+
+    cfg = TrainConfig(env="metaworld/reach-v3", max_episode_steps=15, steps=60, prefill=10, train_ratio=8, eval_episodes=1,
+                      eval_every=20, checkpoint_every=20, log_every=10, progress=False, out=str(tmp_path / "run"),
+                      wam=WAMAgentConfig(size="tiny", batch_size=2, seq_len=4, imag_starts=4, horizon=2))
+    save = Trainer._checkpoint
+
+    def killed_at_40(self: Trainer) -> None:
+        if self.counters["env_steps"] >= 40:
+            raise KeyboardInterrupt  # the process dies before the step-40 checkpoint lands
+        save(self)
+
+    monkeypatch.setattr(Trainer, "_checkpoint", killed_at_40)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0, 20, 40]
+    monkeypatch.setattr(Trainer, "_checkpoint", save)
+    train(cfg, resume=True)  # continues from the step-20 checkpoint, written after the step-20 evaluation
+    assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0, 20, 40, 40, 60]

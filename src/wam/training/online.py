@@ -124,6 +124,10 @@ class Trainer:
                 if c["env_steps"] >= c["next_eval"]:
                     last_summary = self._evaluate(progress)
                     c["next_eval"] += cfg.eval_every
+                # Checkpoint after the evaluation that is due at this step, so a resumed run does not repeat it.
+                if c["env_steps"] >= c["next_checkpoint"]:
+                    c["next_checkpoint"] += cfg.checkpoint_every
+                    self._checkpoint()
                 if c["env_steps"] < cfg.prefill:
                     # Random actions; the agent's acting history stays empty until it acts itself.
                     action = np.stack([self.envs.single_action_space.sample() for _ in range(n)])
@@ -168,9 +172,6 @@ class Trainer:
                     train_metrics = {}
                     progress.set_train(row.get("train/return"), row["charts/env_steps_per_s"], c["updates"])
                     c["next_log"] += cfg.log_every
-                if c["env_steps"] >= c["next_checkpoint"]:
-                    self._checkpoint()
-                    c["next_checkpoint"] += cfg.checkpoint_every
             last_summary = self._evaluate(progress)
             while c["next_eval"] <= c["env_steps"]:  # this evaluation served the scheduled one: an extended run moves on
                 c["next_eval"] += cfg.eval_every
