@@ -1,10 +1,16 @@
 """Benchmark (issue: WAM core): WAM on MetaWorld tasks, several seeds, eval curves + throughput.
 
     python benchmarks/wam_state.py run --tasks reach-v3 button-press-topdown-v3 --seeds 0 1 2 --steps 100000
+    python benchmarks/wam_state.py run --from-suite quick-state --tasks reach-v3 --seeds 0 1 2 --steps 100000
     python benchmarks/wam_state.py summarize
 
-Each run is a normal ``wam train`` in ``runs/bench_state/<task>_s<seed>`` (resumed if interrupted); its
-evaluation curve is copied to ``benchmarks/results/wam_state/<agent>_<task>_s<seed>.jsonl`` after every run.
+Each run is a normal ``wam train`` in ``runs/bench_state/<agent>_<task>_s<seed>`` (resumed if interrupted, extended
+with ``--extend-to`` when ``--steps`` is above its budget); its evaluation curve is copied to
+``benchmarks/results/wam_state/<agent>_<task>_s<seed>.jsonl`` after every run.
+``--from-suite SUITE`` starts a run that does not exist yet from a copy of the same agent/task/seed's finished run of
+``wam bench SUITE`` (in ``runs/bench/SUITE``) instead of from scratch, so a 50k grid run is extended to 100k and not
+repeated. Such a run keeps the suite's flags, including its replay capacity (50k steps in ``quick-state``: beyond
+that the replay drops its oldest steps); ``SEEDED_FROM`` in the run folder and the throughput file record it.
 ``summarize`` writes ``benchmarks/results/wam_state.md`` and ``wam_state.png`` from whatever runs exist.
 """
 
@@ -32,13 +38,26 @@ AGENT_FLAGS = {
 }
 
 
-def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, extra: list[str], obs: list[str]) -> None:
-    """Train (or resume) one run and copy its evaluation curve into the results folder.
+def seed_from_suite(suite: str, agent: str, task: str, seed: int, out: Path) -> None:
+    """Copy the finished ``wam bench SUITE`` run of this agent/task/seed to ``out`` (which must not exist yet)."""
+    source = Path("runs/bench") / suite / agent / f"metaworld-{task}" / f"seed{seed}"
+    if not (source / "final").is_dir():
+        raise SystemExit(f"--from-suite {suite}: {source} is not a finished run; run `wam bench {suite} --agents {agent} "
+                         f"--tasks metaworld-{task} --seeds {seed + 1}` first, or drop --from-suite")
+    shutil.copytree(source, out, ignore=shutil.ignore_patterns("*.lock", "tb"))
+    (out / "SEEDED_FROM").write_text(f"{source}\n")
+
+
+def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, extra: list[str], obs: list[str],
+            from_suite: str | None = None) -> None:
+    """Train (or resume, or extend) one run and copy its evaluation curve into the results folder.
 
     Runs with observations other than ``state`` are labelled ``<agent>-<obs keys joined by +>``.
     """
     label = agent if obs == ["state"] else f"{agent}-{'+'.join(obs)}"
     out = RUNS / f"{label}_{task}_s{seed}"
+    if from_suite and not out.exists():
+        seed_from_suite(from_suite, agent, task, seed, out)
     target = RESULTS / f"{label}_{task}_s{seed}.jsonl"
     if target.is_file() and any(json.loads(line)["env_steps"] >= steps for line in target.read_text().splitlines()):
         print(f"skip {target.name}: complete")
@@ -47,6 +66,8 @@ def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, ex
     cmd = [sys.executable, "-m", "wam.cli.main", "train"]
     if (out / "checkpoint" / "COMPLETE").is_file():
         cmd += ["--resume", str(out)]
+        if json.loads((out / "config.json").read_text())["train"]["steps"] < steps:
+            cmd += ["--extend-to", str(steps)]
     else:
         cmd += [*AGENT_FLAGS[agent], "--env", f"metaworld/{task}", "--obs", *obs, "--steps", str(steps), "--seed", str(seed),
                 "--train-ratio", str(train_ratio), "--out", str(out), "--no-progress", *extra]
@@ -66,6 +87,9 @@ def record_throughput(agent: str, task: str, seed: int, out: Path) -> None:
     keep = ("charts/env_steps_per_s", "charts/updates_per_s", "charts/peak_memory_mb", "charts/updates")
     throughput = {k: metrics[-1].get(k) for k in keep}
     throughput["wall_clock_s"] = json.loads((out / "checkpoint" / "counters.json").read_text())["wall_time"]
+    throughput["replay_capacity"] = json.loads((out / "config.json").read_text())["train"]["replay_capacity"]
+    if (out / "SEEDED_FROM").is_file():
+        throughput["seeded_from"] = (out / "SEEDED_FROM").read_text().strip()
     throughput.update(measure_latency(out))
     path.write_text(json.dumps(throughput, indent=2))
 
@@ -131,6 +155,15 @@ def summarize() -> None:
         lines.append(f"| {agent} | {task} | " + " | ".join(cells) + f" | {mean_of('charts/env_steps_per_s', '.1f')} | "
                      f"{mean_of('charts/updates_per_s', '.2f')} | {mean_of('wall_clock_s', '.0f')} | {mean_of('charts/peak_memory_mb', '.0f')} | "
                      f"{mean_of('act_ms_p50', '.1f')} / {mean_of('act_ms_p95', '.1f')} |")
+    seeded = []
+    for path in sorted(RESULTS.glob("*.throughput.json")):
+        record = json.loads(path.read_text())
+        if "seeded_from" in record:
+            seeded.append(f"`{path.name.removesuffix('.throughput.json')}` from `{record['seeded_from']}` "
+                          f"(replay capacity {record['replay_capacity']:,} steps)")
+    if seeded:
+        lines += ["", "Runs continued from a finished `wam bench` run (`--from-suite`; up to that run's budget the curve is that run's): "
+                  + "; ".join(seeded) + "."]
     (ROOT / "results" / "wam_state.md").write_text("\n".join(lines) + "\n")
     tasks = sorted({t for _, t in curves})
     if not tasks:
@@ -161,13 +194,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--train-ratio", type=float, default=16.0)
     parser.add_argument("--obs", nargs="+", default=["state"], help="observation keys, e.g. proprio rgb depth")
+    parser.add_argument("--from-suite", default=None, help="start new runs from this `wam bench` suite's finished runs")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further flags for wam train")
     args = parser.parse_args()
     if args.command == "run":
         for seed in args.seeds:
             for task in args.tasks:
                 for agent in args.agents:
-                    run_one(agent, task, seed, args.steps, args.train_ratio, args.extra, args.obs)
+                    run_one(agent, task, seed, args.steps, args.train_ratio, args.extra, args.obs, args.from_suite)
                     summarize()
     summarize()
 
