@@ -1,0 +1,135 @@
+"""Benchmark (issue: baselines): our DreamerV3 on DeepMind Control proprio tasks next to its published scores.
+
+    python benchmarks/dv3_dmc.py run --tasks cartpole-swingup reacher-easy --seeds 0 [--max-minutes 9]
+    python benchmarks/dv3_dmc.py report
+
+The published curves are the per-seed scores of ``scores/dmc_proprio-dreamerv3.json.gz`` in danijar/dreamerv3,
+copied as numbers (≤ 100k steps) into ``benchmarks/reference/dreamerv3_dmc_proprio.json``. The score file was
+added in commit 2411f7d, whose ``dmc_proprio`` config is: model ``size12m``, action repeat 2, train ratio 512,
+batches of 16 × 65; its logger multiplies the step counter by the action repeat, so the published x axis counts
+simulator *frames*. The matching run here is therefore 50k agent decisions (``--steps`` counts decisions) at
+repeat 2 and ratio 512 — about 25k updates of a 12M-parameter model: hours on a GPU, days on one CPU thread
+(``docs/dreamerv3.md``). Later commits of that repository changed the DMC config (repeat 1, ``size1m``, ratio 1024)
+without new score files.
+
+``run`` is resumable: each call continues ``runs/dv3_dmc/<task>_s<seed>`` from its last checkpoint (every 2500
+decisions), and ``--max-minutes`` stops a call after that long (for machines lent in short slots); its curve is
+copied to ``benchmarks/results/dv3_dmc/`` after every call. ``report`` writes ``benchmarks/results/dv3_dmc.md``
+and ``dv3_dmc.png`` from whatever exists. Our score is the mean return of 10 evaluation episodes of the
+deterministic policy every 10k frames; the published one is the training episodes' score, so small differences
+are expected, large ones are a bug to find.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+REFERENCE = ROOT / "reference" / "dreamerv3_dmc_proprio.json"
+RESULTS = ROOT / "results" / "dv3_dmc"
+RUNS = Path("runs/dv3_dmc")
+REPEAT = 2
+
+
+def protocol_flags(task: str, seed: int, size: str, steps: int, out: Path) -> list[str]:
+    """``wam train`` flags of the published protocol (see the module docstring) for one task and seed."""
+    from wam.agents.dreamerv3.config import PRESETS
+
+    size_flags = [x for key, value in PRESETS[size].items() for x in (f"--dreamerv3.{key.replace('_', '-')}", str(value))]
+    return ["--agent", "dreamerv3", "--env", f"dmc/{task}", "--obs", "proprio", "--action-repeat", str(REPEAT),
+            "--steps", str(steps), "--train-ratio", "512", "--eval-every", str(10_000 // REPEAT), "--eval-episodes", "10",
+            "--checkpoint-every", "2500", "--seed", str(seed), "--out", str(out), "--no-progress", *size_flags]
+
+
+def run_one(task: str, seed: int, size: str, steps: int, max_minutes: float | None) -> None:
+    """Start or continue one run (for at most ``max_minutes``) and copy its evaluation curve to the results."""
+    out = RUNS / f"{task}_s{seed}"
+    if (out / "checkpoint" / "COMPLETE").is_file():
+        args = ["--resume", str(out)]
+    else:
+        args = protocol_flags(task, seed, size, steps, out)
+    cmd = [sys.executable, "-m", "wam.cli.main", "train", *args]
+    print(" ".join(cmd), flush=True)
+    try:
+        subprocess.run(cmd, check=True, timeout=None if max_minutes is None else 60 * max_minutes)
+    except subprocess.TimeoutExpired:
+        print(f"stopped after {max_minutes} min; rerun to continue from the last checkpoint", flush=True)
+    if (out / "eval.jsonl").is_file():
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out / "eval.jsonl", RESULTS / f"{task}_s{seed}.jsonl")
+
+
+def ours_at_frames(task: str) -> dict[int, list[float]]:
+    """{frames: [return of each seed evaluated there]} from the results folder (the last row per step wins)."""
+    by_frames: dict[int, list[float]] = {}
+    for path in sorted(RESULTS.glob(f"{task}_s*.jsonl")):
+        rows = {int(r["env_steps"]): r for r in map(json.loads, path.read_text().splitlines())}
+        for steps, row in rows.items():
+            by_frames.setdefault(steps * REPEAT, []).append(float(row["eval/return"]))
+    return by_frames
+
+
+def report() -> None:
+    """Write the comparison table and plot from the reference file and our results."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ref = json.loads(REFERENCE.read_text())
+    lines = ["# DreamerV3 (ours) on DMC proprio vs the published scores", "",
+             f"Published: {ref['source']}; {ref['protocol']}. Ours: `python benchmarks/dv3_dmc.py run` (same protocol, "
+             "10 deterministic evaluation episodes per point). Cells: mean return [min, max] over seeds (n).", "",
+             "| task | frames | published | ours |", "|---|---|---|---|"]
+    tasks = sorted(ref["tasks"])
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        steps = np.array(ref["tasks"][task]["steps"])
+        published = np.array(list(ref["tasks"][task]["seeds"].values()))  # (seeds, points)
+        ours = ours_at_frames(task)
+        for i, frames in enumerate(steps):
+            mine = ours.get(int(frames), [])
+            cell = f"{np.mean(mine):.0f} [{min(mine):.0f}, {max(mine):.0f}] (n={len(mine)})" if mine else "–"
+            col = published[:, i]
+            lines.append(f"| {task} | {frames // 1000}k | {col.mean():.0f} [{col.min():.0f}, {col.max():.0f}] "
+                         f"(n={len(col)}) | {cell} |")
+        ax.plot(steps, published.mean(0), color="k", label="published (mean, min–max)")
+        ax.fill_between(steps, published.min(0), published.max(0), color="k", alpha=0.15)
+        for path in sorted(RESULTS.glob(f"{task}_s*.jsonl")):
+            rows = [json.loads(line) for line in path.read_text().splitlines()]
+            ax.plot([r["env_steps"] * REPEAT for r in rows], [r["eval/return"] for r in rows], marker="o", label=f"ours {path.stem}")
+        ax.set_title(task)
+        ax.set_xlabel("environment frames")
+        ax.set_ylabel("episode return")
+        ax.legend(fontsize=8)
+    (ROOT / "results" / "dv3_dmc.md").write_text("\n".join(lines) + "\n")
+    fig.tight_layout()
+    fig.savefig(ROOT / "results" / "dv3_dmc.png", dpi=100)
+
+
+def main() -> None:
+    """CLI: ``run`` (resumable) or ``report``."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument("--tasks", nargs="+", default=["cartpole-swingup", "reacher-easy"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--size", default="size12m", help="DreamerV3 size preset (the published runs: size12m)")
+    parser.add_argument("--steps", type=int, default=50_000, help="agent decisions (50k at repeat 2 = 100k frames)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop each call after this long (resumable)")
+    args = parser.parse_args()
+    if args.command == "run":
+        for seed in args.seeds:
+            for task in args.tasks:
+                run_one(task, seed, args.size, args.steps, args.max_minutes)
+    report()
+
+
+if __name__ == "__main__":
+    main()
