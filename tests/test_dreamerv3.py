@@ -202,3 +202,25 @@ def test_config_validation_and_presets():
         DreamerV3Config(unimix=1.5)
     with pytest.raises(ValueError, match="30x30"):
         DreamerV3Agent(tiny(), EnvSpec({"rgb": [30, 30, 3]}, action_dim=2))
+
+
+def test_replay_values_ignore_padding_past_the_replay_write_head():
+    # A window that runs past the last written step ends in padding (mask False) without an is_last flag. The replay
+    # value loss must not bootstrap from what the padding holds.
+    spec = SPECS["state"]
+    losses = []
+    for fill in (0.0, 50.0):
+        batch = make_batch(spec, B=2, T=6)
+        batch["mask"][0, 4:] = False
+        batch["state"][0, 4:] = fill
+        batch["reward"][0, 4:] = fill
+        torch.manual_seed(0)
+        agent = DreamerV3Agent(tiny(), spec)
+        with torch.no_grad():  # the heads start at zero: move them so that values and rewards depend on the input
+            for param in agent.parameters():
+                param.add_(0.3 * torch.randn_like(param))
+        _, _, post = agent.world_model_losses(batch)
+        torch.manual_seed(1)
+        ac, _ = agent.actor_critic_losses(batch, post)
+        losses.append(float(ac["repval"]))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)

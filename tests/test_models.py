@@ -271,3 +271,24 @@ def test_bounded_normal_entropy_ignores_the_mean_unlike_tanh_normal():
     u = torch.tensor([[0.0, 0.0], [3.0, -3.0]])
     tanh_ent = TanhGaussian(u, std.detach()).entropy(u)
     assert tanh_ent[1] < tanh_ent[0] - 1.0
+
+
+def test_replay_critic_ignores_padding_past_the_replay_write_head():
+    from wam.models.objective import _replay_critic_loss
+
+    spec = SPECS["state"]
+    losses = []
+    for fill in (0.0, 50.0):
+        batch = make_batch(spec, B=2, T=6)
+        batch["mask"][0, 4:] = False  # the window ran past the last written step: padding, no is_last flag
+        batch["state"][0, 4:] = fill
+        batch["reward"][0, 4:] = fill
+        torch.manual_seed(0)
+        model = tiny(spec)
+        with torch.no_grad():  # heads start near zero: move them so that values depend on the input
+            for param in model.parameters():
+                param.add_(0.3 * torch.randn_like(param))
+        z = model.encode({k: batch[k] for k in spec.obs_shapes})
+        h, _, _ = model.observe(z, model.action_features(batch["action"]), batch["mask"].bool())
+        losses.append(float(_replay_critic_loss(model, batch, h, {})))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)

@@ -166,7 +166,9 @@ def _replay_critic_loss(model, batch: dict[str, Tensor], h: Tensor, metrics: dic
     bootstrapped with the critic's own (detached) values, so values are anchored in real returns, not only in
     imagined ones. At an episode's last step the return is its value (fed as a reward with no continuation)."""
     cfg = model.config
-    mask, last = batch[MASK].bool(), batch[IS_LAST].bool()[:, :-1]
+    mask = batch[MASK].bool()
+    # A step whose next step is padding (the window ran past the replay's write head) ends there like a last step.
+    last = batch[IS_LAST].bool()[:, :-1] | ~mask[:, 1:]
     h_in = model._policy_input(h)
     with torch.no_grad():
         values = model.value.mean(h_in)  # (B, T)

@@ -229,8 +229,9 @@ class DreamerV3Agent(Agent):
         rep_logits = self.critic(rep_feat)  # (B, T, K)
         with torch.no_grad():
             rep_slow = self._value(self.slow_critic, post["feat"])
-            last = batch[IS_LAST].bool()[:, -K:][:, :-1]
             # At an episode's last step the return is just its bootstrap: feed it as a "reward" with no continuation.
+            # The same where the window runs past the replay's write head (the next step is padding, not data).
+            last = batch[IS_LAST].bool()[:, -K:][:, :-1] | ~mask[:, 1:]
             r_in = torch.where(last, boot[:, :-1], batch[REWARD].float()[:, -K:][:, 1:])
             c_in = torch.where(last, torch.zeros_like(r_in), 1.0 - terminal[:, 1:].float())
             rep_ret = lambda_returns(r_in, boot, c_in, gamma, cfg.lam)  # (B, T-1)
