@@ -91,9 +91,9 @@ def test_kv_cache_imagination_equals_full_recomputation(name):
     assert torch.allclose(cached, reference, atol=1e-5), (cached - reference).abs().max()
 
 
-def _trunk_grad_from_actor(coupling: str) -> float:
+def _trunk_grad_from_actor(coupling: str, actor_grad: str = "reinforce") -> float:
     spec = SPECS["state"]
-    model = tiny(spec, coupling=coupling)
+    model = tiny(spec, coupling=coupling, actor_grad=actor_grad)
     _, _ = model(make_batch(spec))  # warm the return normaliser
     batch = make_batch(spec, seed=1)
     # Only the actor loss: zero every other scale.
@@ -104,9 +104,39 @@ def _trunk_grad_from_actor(coupling: str) -> float:
     return sum(float(p.grad.abs().sum()) for p in model.trunk.parameters() if p.grad is not None)
 
 
-def test_actor_gradient_reaches_trunk_only_when_coupled():
-    assert _trunk_grad_from_actor("coupled") > 0
-    assert _trunk_grad_from_actor("decoupled") == 0
+@pytest.mark.parametrize("actor_grad", ["reinforce", "pathwise"])
+def test_actor_gradient_reaches_trunk_only_when_coupled(actor_grad):
+    assert _trunk_grad_from_actor("coupled", actor_grad) > 0
+    assert _trunk_grad_from_actor("decoupled", actor_grad) == 0
+
+
+def _grads(model: WorldActionModel, losses: tuple[str, ...], modules) -> float:
+    """Total |gradient| in ``modules`` of the sum of ``losses`` on one batch."""
+    model.config.loss_scales = {k: (1.0 if k in losses else 0.0) for k in model.config.loss_scales}
+    model.zero_grad()
+    loss, _ = model(make_batch(model.spec))
+    loss.backward()
+    return sum(float(p.grad.abs().sum()) for m in modules for p in m.parameters() if p.grad is not None)
+
+
+def test_coupled_pathwise_critic_does_not_train_the_policy():
+    # Imagined states depend on the sampled actions; the critic's loss on them must not reach the policy.
+    model = tiny(SPECS["state"], actor_grad="pathwise")
+    torch.nn.init.normal_(model.value.net[-1].weight, std=0.1)
+    assert _grads(model, ("critic", "slow_critic"), [model.value]) > 0
+    assert _grads(model, ("critic", "slow_critic"), [model.policy]) == 0
+
+
+def test_coupled_pathwise_returns_reach_the_trunk_only_through_the_policy_input():
+    # With a policy that ignores its input, the only path from the actor loss into encoder and trunk is cut, so
+    # none may remain: the representation must not learn to raise the frozen heads' predicted return.
+    model = tiny(SPECS["state"], actor_grad="pathwise", entropy=0.0)
+    torch.nn.init.normal_(model.value.net[-1].weight, std=0.1)
+    torch.nn.init.normal_(model.reward.net[-1].weight, std=0.1)
+    assert _grads(model, ("actor",), [model.encoder, model.trunk]) > 0
+    torch.nn.init.zeros_(model.policy.net[0].weight)
+    assert _grads(model, ("actor",), [model.policy]) > 0
+    assert _grads(model, ("actor",), [model.encoder, model.trunk]) == 0
 
 
 def test_pathwise_estimator_trains_policy_but_not_reward_head():

@@ -121,12 +121,16 @@ def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, 
     pathwise = cfg.actor_grad == "pathwise"
     decoupled = cfg.coupling == "decoupled"
     if pathwise:
-        if decoupled:  # the rollout may carry gradient to the actions, never back into the real sequence's trunk pass
-            h0, z0, start_cache = h0.detach(), z0.detach(), start_cache.detach()
-        roll = _rollout_with_frozen_world_model(model, start_cache, h0, z0, pos0, cfg.horizon)
+        # Returns carry gradient to the actions, never back into the real sequence's pass: the rollout's world-model
+        # side starts from a cut copy of the start in every coupling (else the encoder and trunk would learn to raise
+        # the frozen heads' predicted return). What the policy reads at the start stays live, so in coupled mode the
+        # actor reaches the trunk through the policy's input, as with REINFORCE.
+        roll = _rollout_with_frozen_world_model(model, start_cache.detach(), h0.detach(), z0.detach(), pos0, cfg.horizon,
+                                                policy_h0=h0)
+        hs = torch.cat([h0.unsqueeze(1), roll["h"][:, 1:]], 1)  # (N, H+1, D)
     else:
         roll = model.rollout(start_cache, h0, z0, pos0, cfg.horizon, detach_inputs=True)
-    hs = roll["h"]  # (N, H+1, D)
+        hs = roll["h"]  # (N, H+1, D)
     h_in = model._policy_input(hs)
     values = model.value.mean(h_in)  # (N, H+1)
     reward, cont = roll["reward"], roll["cont"]
@@ -149,6 +153,8 @@ def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, 
         objective = dist.log_prob(roll["raw"].detach()) * advantage
     losses["actor"] = -(weight * (objective + cfg.entropy * entropy)).mean()
     value_in = h_in[:, :-1]
+    if pathwise:  # imagined states depend on the sampled actions: the critic must not train the policy through them
+        value_in = torch.cat([value_in[:, :1], value_in[:, 1:].detach()], 1)
     slow_target = model.slow_value.mean(value_in.detach()).detach()
     losses["critic"] = (weight * model.value.loss(value_in, returns.detach())).mean()
     losses["slow_critic"] = (weight * model.value.loss(value_in, slow_target)).mean()
@@ -187,9 +193,9 @@ class _Rollout(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, cache, h0, z0, pos0, horizon):
+    def forward(self, cache, h0, z0, pos0, horizon, policy_h0=None):
         """Apply the module (see the class docstring for shapes)."""
-        return self.model.rollout(cache, h0, z0, pos0, horizon, detach_inputs=False)
+        return self.model.rollout(cache, h0, z0, pos0, horizon, detach_inputs=False, policy_h0=policy_h0)
 
 
 def _detached(module: nn.Module, keep: str = "") -> dict[str, Tensor]:
@@ -197,8 +203,9 @@ def _detached(module: nn.Module, keep: str = "") -> dict[str, Tensor]:
     return {n: (p if keep and n.startswith(keep) else p.detach()) for n, p in module.named_parameters()}
 
 
-def _rollout_with_frozen_world_model(model, cache, h0, z0, pos0, horizon) -> dict[str, Tensor]:
+def _rollout_with_frozen_world_model(model, cache, h0, z0, pos0, horizon, policy_h0=None) -> dict[str, Tensor]:
     """Pathwise rollout: gradients flow through actions into predictions, but only the policy's parameters
-    learn from it (everything else sees detached parameters, so the actor cannot "hallucinate" reward)."""
+    learn from it (everything else sees detached parameters, so the actor cannot "hallucinate" reward).
+    ``policy_h0``: what the policy reads at the first step, if not ``h0`` (see :meth:`WorldActionModel.rollout`)."""
     params = {f"model.{n}": p for n, p in _detached(model, keep="policy.").items()}
-    return functional_call(_Rollout(model), params, (cache, h0, z0, pos0, horizon), strict=False)
+    return functional_call(_Rollout(model), params, (cache, h0, z0, pos0, horizon, policy_h0), strict=False)
