@@ -80,6 +80,10 @@ STUDIES: dict[str, Study] = {
             # SAC-like update count: one update of 16 x 16 replayed steps per env step (~27.5k updates by 30k, 16x the
             # grid's), affordable on one CPU core only with the `tiny` model (0.24 s/update against 0.6-0.8 for `small`).
             "tiny_r256": ("--train-ratio", "256", "--wam.size", "tiny"),
+            # Pathwise again after the coupled-mode gradient-routing fix of 2026-11-25 (the critic trained the policy
+            # through imagined states; returns reached the encoder/trunk through the real prefix): the runs above
+            # with `pathwise` in their name predate it.
+            "r16_bounded_pathwise_fixed": ("--train-ratio", "16", "--wam.policy-dist", "bounded_normal", "--wam.actor-grad", "pathwise"),
         }),
 }
 
