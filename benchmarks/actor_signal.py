@@ -137,7 +137,8 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="a WAM reach-v3 run whose checkpoint holds a replay")
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--label", default="")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="torch seed (imagination, policy samples); "
+                        "replay sampling continues the run's own sampler state, restored with the replay")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)

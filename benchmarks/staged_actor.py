@@ -141,7 +141,8 @@ def main() -> None:
     parser.add_argument("--no-bootstrap", action="store_true",
                         help="returns without critic values: the imagined reward over the horizon only")
     parser.add_argument("--label", default="")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="torch seed (imagination, policy samples) and evaluation "
+                        "seed; replay sampling continues the run's own sampler state, restored with the replay")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
