@@ -320,5 +320,5 @@ def test_replay_critic_ignores_padding_past_the_replay_write_head():
                 param.add_(0.3 * torch.randn_like(param))
         z = model.encode({k: batch[k] for k in spec.obs_shapes})
         h, _, _ = model.observe(z, model.action_features(batch["action"]), batch["mask"].bool())
-        losses.append(float(_replay_critic_loss(model, batch, h, {})))
+        losses.append(float(_replay_critic_loss(model, batch, h, {}).detach()))
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
