@@ -3,7 +3,8 @@
 A *study* fixes an environment and a schedule (``BASE`` flags); each named *variant* adds flags. ``run`` trains a
 variant into ``runs/<study>/<variant>_s<seed>`` and copies its evaluation curve (with the flags and the code
 version) to ``benchmarks/results/<study>/``; ``report`` rebuilds ``benchmarks/results/<study>.md`` from those curves;
-``store`` records an existing run folder made with a variant's exact flags.
+``store`` records an existing run folder made with a variant's exact flags. An interrupted ``run`` continues from
+its last checkpoint when called again (``--fresh`` starts over); its recorded code version is the one that finished it.
 
     python benchmarks/variants.py reach_v3 run repval --seed 0
     python benchmarks/variants.py reach_v3 report
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None, study: str | None = None) -> None:
     run = sub.add_parser("run")
     run.add_argument("variant")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--fresh", action="store_true", help="start over even if the run folder has a checkpoint")
     keep = sub.add_parser("store", help="record an existing run folder made with a variant's flags")
     keep.add_argument("variant")
     keep.add_argument("run_dir", type=Path)
@@ -154,10 +156,13 @@ def main(argv: list[str] | None = None, study: str | None = None) -> None:
         parser.error(f"unknown variant {args.variant!r} of study {study}; choose from {sorted(variants)}")
     if args.cmd == "run":
         run_dir = Path("runs") / study / f"{args.variant}_s{args.seed}"
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        cmd = ["wam", "train", *STUDIES[study].base, *variants[args.variant], "--seed", str(args.seed), "--out", str(run_dir),
-               "--no-progress"]
+        if (run_dir / "checkpoint" / "COMPLETE").is_file() and not args.fresh:  # an interrupted run continues
+            cmd = ["wam", "train", "--resume", str(run_dir)]
+        else:
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            cmd = ["wam", "train", *STUDIES[study].base, *variants[args.variant], "--seed", str(args.seed), "--out",
+                   str(run_dir), "--no-progress"]
         code = commit()
         if subprocess.run(cmd).returncode:
             sys.exit(f"training failed: {' '.join(cmd)}")
