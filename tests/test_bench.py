@@ -224,7 +224,9 @@ def test_steps_to_threshold_and_ratio(tmp_path: Path):
     ([0.9, 0.95, 1.0], [0.3, 0.35, 0.4], 3, "supported"),
     ([0.45, 0.5, 0.55], [0.3, 0.35, 0.4], 3, "not supported"),  # better, but by 15 points; the CI excludes +23
     ([0.1, 0.15, 0.2], [0.3, 0.35, 0.4], 3, "not supported"),
-    ([0.1, 0.9, 0.5], [0.3, 0.35, 0.4], 3, "inconclusive"),  # CIs overlap
+    ([0.1, 0.9, 0.5], [0.3, 0.35, 0.4], 3, "inconclusive"),  # the difference's CI contains +23 and 0
+    ([0.5, 0.55, 0.6], [0.3, 0.35, 0.4], 3, "inconclusive"),  # +20 points: the CI contains +23 and less
+    ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], 3, "not supported"),  # both fail: a difference of 0 [0, 0] excludes +23
     ([0.9, 1.0], [0.3, 0.4], 2, "inconclusive"),  # too few seeds
 ])
 def test_success_claim_verdicts(tmp_path: Path, wam_final, dreamer_final, seeds, verdict):
@@ -298,3 +300,23 @@ def test_bench_runs_debug_suite_then_skips_it(tmp_path: Path):
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "1 already finished, 0 to run" in second.stdout + second.stderr
     assert (tmp_path / "runs" / "debug" / "logs" / "wam__metaworld-reach-v3__seed0.log").read_text().count("=== ") == 1
+
+
+def test_steps_claim_needs_every_task_and_ignores_success_before_training(tmp_path: Path):
+    suite = parse_suite(synthetic_suite())
+    for seed in range(3):
+        write_curve(tmp_path, suite, "wam", "metaworld-reach-v3", seed, [0.0, 0.6, 0.9, 1.0, 1.0])
+        write_curve(tmp_path, suite, "dreamerv3", "metaworld-reach-v3", seed, [0.0, 0.1, 0.2, 0.3, 0.7])
+    write_curve(tmp_path, suite, "wam", "panda-stack", 0, [0.0, 0.6, 0.9, 1.0, 1.0])
+    verdict = next(v for v in judge_claims(load_results(suite, tmp_path), reps=200) if v.claim.kind == "steps")
+    assert verdict.verdict == "inconclusive" and "panda-stack" in verdict.detail  # one task is not enough
+
+    for seed in range(3):  # both tasks complete, but the baseline is at the threshold before any training
+        for task in ("metaworld-reach-v3", "panda-stack"):
+            write_curve(tmp_path, suite, "wam", task, seed, [0.0, 0.6, 0.9, 1.0, 1.0])
+            write_curve(tmp_path, suite, "dreamerv3", task, seed, [0.6, 0.6, 0.6, 0.6, 0.6])
+    results = load_results(suite, tmp_path)
+    verdict = next(v for v in judge_claims(results, reps=200) if v.claim.kind == "steps")
+    assert verdict.verdict == "inconclusive" and "before training" in verdict.detail
+    ratio = steps_ratio(results, "wam", "dreamerv3", ["metaworld-reach-v3", "panda-stack"], 0.5, reps=200)
+    assert ratio.point == pytest.approx(1.0)  # both at the first evaluation's resolution, not 10000 / 1

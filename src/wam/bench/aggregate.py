@@ -251,7 +251,10 @@ def steps_ratio(results: Results, agent: str, baseline: str, tasks: list[str], t
     sa, sb = float(steps(a[None])[0]), float(steps(b[None])[0])
     if min(sa, sb) >= censor_value(suite):
         return None  # neither reached the threshold: no ratio to speak of
-    point, lo, hi = stratified_bootstrap([a, b], lambda x, y: steps(x) / np.maximum(steps(y), 1.0), reps)
+    # Steps are only resolved to the first evaluation after 0: a curve already at the threshold before training
+    # counts as reaching it there, so that no ratio divides by 0 (the judge calls such claims inconclusive).
+    first = float(min(m for m in suite.milestones if m > 0))
+    point, lo, hi = stratified_bootstrap([a, b], lambda x, y: np.maximum(steps(x), first) / np.maximum(steps(y), first), reps)
     ca, cb = _counts(a), _counts(b)
     return Estimate(point, lo, hi, seeds=min(ca["seeds"], cb["seeds"]), max_seeds=max(ca["max_seeds"], cb["max_seeds"]),
                     tasks=len(tasks), censored=max(sa, sb) >= censor_value(suite))
@@ -303,30 +306,43 @@ def judge_success_claim(results: Results, claim: ClaimSpec, reps: int = 2000) ->
     numbers = (f"IQM success at {step:,} env steps on {where}: {claim.agent} {_fmt(ea, True)} vs {claim.baseline} "
                f"{_fmt(eb, True)} (n = {ea.n} / {eb.n} seeds); difference {d * 100:+.0f} points [{dlo * 100:+.0f}, {dhi * 100:+.0f}], "
                f"claimed {claim.claimed * 100:+.0f}")
-    if ea.overlaps(eb):
-        return Verdict(claim, "inconclusive", f"the 95% CIs overlap. {numbers}")
-    if ea.lo > eb.hi and dhi >= claim.claimed:
-        return Verdict(claim, "supported", numbers)
-    if ea.lo > eb.hi:
-        return Verdict(claim, "not supported", f"{claim.agent} is better, but by less than claimed. {numbers}")
-    return Verdict(claim, "not supported", f"{claim.baseline} is better. {numbers}")
+    return _verdict_from_interval(claim, numbers, dlo, dhi, higher_is_better=True)
+
+
+def _verdict_from_interval(claim: ClaimSpec, numbers: str, lo: float, hi: float, higher_is_better: bool) -> Verdict:
+    """Supported when the whole 95% CI of the effect (a difference, or a ratio) reaches the claimed effect, not
+    supported when it excludes it, inconclusive when it contains it (and smaller effects too)."""
+    if higher_is_better:  # a difference: the claim is an improvement of at least `claimed` (> 0)
+        reached, excluded = lo >= claim.claimed and lo > 0, hi < claim.claimed or hi <= 0
+    else:  # a ratio: the claim is at most `claimed` (< 1) of the baseline's steps
+        reached, excluded = hi <= claim.claimed and hi < 1, lo > claim.claimed or lo >= 1
+    if reached:
+        return Verdict(claim, "supported", f"the 95% CI of the effect lies at or beyond the claim. {numbers}")
+    if excluded:
+        return Verdict(claim, "not supported", f"the 95% CI of the effect excludes the claim. {numbers}")
+    return Verdict(claim, "inconclusive", f"the 95% CI of the effect contains the claim and smaller effects. {numbers}")
 
 
 def judge_steps_claim(results: Results, claim: ClaimSpec, reps: int = 2000) -> Verdict:
-    """Steps-to-threshold ratio ``claim.agent`` / ``claim.baseline`` on tasks with enough seeds vs ``claim.claimed``."""
+    """Steps-to-threshold ratio ``claim.agent`` / ``claim.baseline`` over the claim's tasks (``claim.task`` or all of
+    them, each with at least :data:`MIN_SEEDS` complete seeds of both) against ``claim.claimed``."""
     suite = results.suite
     threshold = claim.threshold if claim.threshold is not None else suite.thresholds[0]
     pair = [claim.agent, claim.baseline]
-    candidates = [claim.task] if claim.task else [t.name for t in suite.tasks]
-    tasks = [t for t in complete_tasks(results, pair, MIN_SEEDS) if t in candidates]
-    if not tasks:
-        return Verdict(claim, "inconclusive", f"no task has {MIN_SEEDS} complete seeds of both "
-                                              f"{claim.agent} and {claim.baseline} yet")
+    tasks = [claim.task] if claim.task else [t.name for t in suite.tasks]
+    missing = [t for t in tasks if t not in complete_tasks(results, pair, MIN_SEEDS)]
+    if missing:
+        return Verdict(claim, "inconclusive", f"{len(missing)} of {len(tasks)} tasks lack {MIN_SEEDS} complete seeds of "
+                                              f"{claim.agent} or {claim.baseline} ({', '.join(missing)}); the claim is "
+                                              f"about all of them")
     ea, eb = (steps_estimate(results, a, tasks, threshold, reps) for a in pair)
-    cover = f"{len(tasks)} of {len(candidates)} tasks ({', '.join(tasks)})"
+    cover = f"{len(tasks)} task{'s' if len(tasks) > 1 else ''} ({', '.join(tasks)})"
     if ea.censored and eb.censored:
         return Verdict(claim, "inconclusive", f"neither agent's IQM success reached {threshold:.0%} within "
                                               f"{suite.budget:,} env steps on {cover} (n = {ea.n} / {eb.n} seeds)")
+    if min(ea.point, eb.point) <= 0:
+        return Verdict(claim, "inconclusive", f"the IQM success was already at {threshold:.0%} before training on {cover}: "
+                                              "nothing to learn faster")
     ratio = steps_ratio(results, claim.agent, claim.baseline, tasks, threshold, reps)
 
     def steps_text(e: Estimate) -> str:
@@ -335,15 +351,12 @@ def judge_steps_claim(results: Results, claim: ClaimSpec, reps: int = 2000) -> V
     numbers = (f"env steps for the IQM success to reach {threshold:.0%} on {cover}: {claim.agent} {steps_text(ea)} vs "
                f"{claim.baseline} {steps_text(eb)} (n = {ea.n} / {eb.n} seeds); ratio {ratio.point:.2f} "
                f"[{ratio.lo:.2f}, {ratio.hi:.2f}], claimed ≤ {claim.claimed:.2f}")
-    if eb.censored:
-        numbers += f" ({claim.baseline}'s steps are censored at the budget, so the ratio is an upper bound)"
-    if ea.overlaps(eb):
-        return Verdict(claim, "inconclusive", f"the 95% CIs overlap. {numbers}")
-    if ea.hi < eb.lo and ratio.lo <= claim.claimed:
-        return Verdict(claim, "supported", numbers)
-    if ea.hi < eb.lo:
-        return Verdict(claim, "not supported", f"{claim.agent} needs fewer steps, but not as few as claimed. {numbers}")
-    return Verdict(claim, "not supported", f"{claim.agent} needs more steps. {numbers}")
+    if eb.censored or ea.censored:
+        late = claim.baseline if eb.censored else claim.agent
+        numbers += (f" ({late} did not reach the threshold: its steps count as {censor_value(suite):,}, so the ratio is "
+                    f"{'an upper' if eb.censored else 'a lower'} bound; steps are resolved to the {suite.eval_every:,}-step "
+                    "evaluation interval)")
+    return _verdict_from_interval(claim, numbers, ratio.lo, ratio.hi, higher_is_better=False)
 
 
 def judge_claims(results: Results, reps: int = 2000) -> list[Verdict]:

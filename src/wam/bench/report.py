@@ -248,8 +248,13 @@ def write_report(suites: list[Suite], results_root: str | Path = "benchmarks/res
             "pre-registered in `benchmarks/suites/`: budgets, train ratio, seeds and thresholds were fixed before any result.",
             "", "Statistics follow Agarwal et al. (2021): interquartile mean (IQM) with 95% stratified-bootstrap confidence "
             "intervals (runs resampled within each task), probability of improvement, and steps to a success threshold. "
-            "A claim is *inconclusive at this scale* while a cell it needs has fewer than 3 complete seeds or the two "
-            "agents' 95% CIs overlap.", "", "## Claims", ""]
+            "A claim is judged on the 95% stratified-bootstrap CI of its effect (the difference of IQM success, or the "
+            "ratio of env steps to the threshold) once every cell it needs has at least 3 complete seeds: *supported* "
+            "when the whole CI reaches the claimed effect, *not supported* when the CI excludes it, *inconclusive at "
+            "this scale* otherwise (or with fewer seeds, or when neither agent reaches the threshold). Verdicts hold "
+            "for this budget only. With 3 seeds a percentile-bootstrap CI is too narrow (the IQM of 3 runs is their "
+            "mean, and the bootstrap sees only 3 values), so read a verdict at 3 seeds as provisional; the suites aim "
+            "for 5.", "", "## Claims", ""]
     if verdicts:
         head += [f"* **{v.claim.text}** (suite `{name}`): **{v.label}** — {v.detail}." for name, v in verdicts]
     else:
