@@ -38,14 +38,17 @@ AGENT_FLAGS = {
 }
 
 
-def seed_from_suite(suite: str, agent: str, task: str, seed: int, out: Path) -> None:
-    """Copy the finished ``wam bench SUITE`` run of this agent/task/seed to ``out`` (which must not exist yet)."""
+def seed_from_suite(suite: str, agent: str, task: str, seed: int, out: Path) -> bool:
+    """Copy the finished ``wam bench SUITE`` run of this agent/task/seed to ``out`` (which must not exist yet);
+    False (with a message) when that run is not finished."""
     source = Path("runs/bench") / suite / agent / f"metaworld-{task}" / f"seed{seed}"
     if not (source / "final").is_dir():
-        raise SystemExit(f"--from-suite {suite}: {source} is not a finished run; run `wam bench {suite} --agents {agent} "
-                         f"--tasks metaworld-{task} --seeds {seed + 1}` first, or drop --from-suite")
+        print(f"skip {agent} {task} seed {seed}: --from-suite {suite} needs {source} finished; run `wam bench {suite} "
+              f"--agents {agent} --tasks metaworld-{task} --seeds {seed + 1}` first, or drop --from-suite", flush=True)
+        return False
     shutil.copytree(source, out, ignore=shutil.ignore_patterns("*.lock", "tb"))
     (out / "SEEDED_FROM").write_text(f"{source}\n")
+    return True
 
 
 def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, extra: list[str], obs: list[str],
@@ -56,8 +59,8 @@ def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, ex
     """
     label = agent if obs == ["state"] else f"{agent}-{'+'.join(obs)}"
     out = RUNS / f"{label}_{task}_s{seed}"
-    if from_suite and not out.exists():
-        seed_from_suite(from_suite, agent, task, seed, out)
+    if from_suite and not out.exists() and not seed_from_suite(from_suite, agent, task, seed, out):
+        return
     target = RESULTS / f"{label}_{task}_s{seed}.jsonl"
     if target.is_file() and any(json.loads(line)["env_steps"] >= steps for line in target.read_text().splitlines()):
         print(f"skip {target.name}: complete")
