@@ -36,7 +36,8 @@ def test_train_then_eval_then_resume(tmp_path: Path):
     assert read_jsonl(run / "eval.jsonl")[-1]["env_steps"] == 40
 
     ev = wam("eval", str(run), "--episodes", "1")
-    assert "success" in ev.stdout
+    assert "success" in ev.stdout and "deterministic policy" in ev.stdout
+    assert "stochastic policy" in wam("eval", str(run), "--episodes", "1", "--stochastic").stdout
     planned = wam("eval", str(run), "--episodes", "1", "--plan", "--mppi.horizon", "2", "--mppi.samples", "4",
                   "--mppi.elites", "2", "--mppi.policy-samples", "1", "--mppi.iterations", "1")
     assert "success" in planned.stdout

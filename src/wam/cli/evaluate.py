@@ -28,6 +28,8 @@ class EvalArgs:
     """Seed of the evaluation environments."""
     device: str = "auto"
     """``auto``, ``cpu`` or ``cuda``."""
+    stochastic: bool = False
+    """Sample actions from the policy instead of taking its mode (the benchmarks' protocol is deterministic)."""
     plan: bool = False
     """Act by MPPI planning in the model's imagination (WAM agents with box actions; slower per step)."""
     mppi: MPPIConfig = field(default_factory=MPPIConfig)
@@ -70,8 +72,10 @@ def eval_cli(args: EvalArgs) -> dict[str, float]:
         agent.planner = args.mppi
     envs = make_vector(train_cfg.env_config(), args.envs, asynchronous=False)
     try:
-        summary = evaluate(agent, envs, args.episodes, seed=args.seed, video=args.video).summary()
+        summary = evaluate(agent, envs, args.episodes, seed=args.seed, deterministic=not args.stochastic, video=args.video).summary()
     finally:
         envs.close()
-    print(f"{train_cfg.env}: success {summary['eval/success']:.0%}, return {summary['eval/return']:.1f} over {args.episodes} episodes")
+    policy = "stochastic" if args.stochastic else "deterministic"
+    print(f"{train_cfg.env}: success {summary['eval/success']:.0%}, return {summary['eval/return']:.1f} over {args.episodes} "
+          f"episodes ({policy} policy)")
     return summary
