@@ -127,10 +127,9 @@ def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, 
         # actor reaches the trunk through the policy's input, as with REINFORCE.
         roll = _rollout_with_frozen_world_model(model, start_cache.detach(), h0.detach(), z0.detach(), pos0, cfg.horizon,
                                                 policy_h0=h0)
-        hs = torch.cat([h0.unsqueeze(1), roll["h"][:, 1:]], 1)  # (N, H+1, D)
     else:
         roll = model.rollout(start_cache, h0, z0, pos0, cfg.horizon, detach_inputs=True)
-        hs = roll["h"]  # (N, H+1, D)
+    hs = roll["h"]  # (N, H+1, D)
     h_in = model._policy_input(hs)
     values = model.value.mean(h_in)  # (N, H+1)
     reward, cont = roll["reward"], roll["cont"]

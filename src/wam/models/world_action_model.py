@@ -136,16 +136,14 @@ class WorldActionModel(nn.Module):
         """Roll the trunk forward on its own predictions, one step at a time, reusing ``cache``.
 
         h0 (N, D) is the state at a real z token z0 (N, D) at position ``pos0`` (N,). If ``actions`` (N, H, A) are given
-        they are used instead of the policy; ``policy_h0`` (default ``h0``) is what the policy reads at the first step
-        (the same values, possibly with another autograd history). Returns h (N,H+1,D), g (N,H,D) (action-token states), actions, action features, pre-tanh samples,
+        they are used instead of the policy; ``policy_h0`` (default ``h0``) is what the policy reads at the first step and
+        the returned ``h[:, 0]`` (the same values, possibly with another autograd history). Returns h (N,H+1,D), g (N,H,D) (action-token states), actions, action features, pre-tanh samples,
         z (N,H,D), reward (N,H), cont (N,H); reward/cont/z index k is the transition after action k.
         """
-        hs, gs, acts, feats, raws, zs, rewards, conts = [h0], [], [], [], [], [], [], []
-        h, z = h0, z0
+        h, z = (h0 if policy_h0 is None else policy_h0), z0
+        hs, gs, acts, feats, raws, zs, rewards, conts = [h], [], [], [], [], [], [], []
         ones = torch.ones(h0.shape[0], 1, dtype=torch.bool, device=h0.device)
         for k in range(horizon):
-            if k == 0 and policy_h0 is not None:
-                h = policy_h0
             if actions is not None:
                 act = actions[:, k]
                 feat = raw = self.action_features(act)
