@@ -253,6 +253,31 @@ def test_missing_cells_are_reported(tmp_path: Path):
     assert all(v.verdict == "inconclusive" for v in judge_claims(results, reps=100))
 
 
+def test_holes_in_a_curve_are_not_filled(tmp_path: Path):
+    suite = parse_suite(synthetic_suite())
+    for seed in range(3):
+        write_curve(tmp_path, suite, "wam", "metaworld-reach-v3", seed, [0.0, 0.2, 0.6, 0.9, 1.0])
+    path = tmp_path / suite.name / "wam" / "metaworld-reach-v3" / "seed2.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[2]["eval/success"] = None  # an evaluation that recorded no success at 20k
+    del rows[3]  # and one lost altogether at 30k
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = load_results(suite, tmp_path)
+    assert results.success_at("wam", "metaworld-reach-v3", 20_000) == {0: 0.6, 1: 0.6}
+    assert results.success_at("wam", "metaworld-reach-v3", 30_000) == {0: 0.9, 1: 0.9}  # not seed 2's 20k score
+    matrix = results.curve_matrix("wam", "metaworld-reach-v3", [0, 2])
+    assert np.isnan(matrix[1, 2:4]).all() and matrix[1, 4] == 1.0 and not np.isnan(matrix[0]).any()
+    e = steps_estimate(results, "wam", ["metaworld-reach-v3"], 0.5, reps=100)  # used to raise KeyError
+    assert e.point == 20_000 and e.seeds == 2  # the seed with holes is left out of the curves
+
+
+def test_one_seed_prints_no_interval(tmp_path: Path):
+    suite = parse_suite(synthetic_suite())
+    write_curve(tmp_path / "results", suite, "wam", "metaworld-reach-v3", 0, [0.0, 0.1, 0.2, 0.3, 0.4])
+    text = write_report([suite], tmp_path / "results", tmp_path / "RESULTS.md", reps=50).read_text()
+    assert "40% [no CI] (n=1)" in text and "40% [40%, 40%]" not in text
+
+
 # ---------------------------------------------------------------- report
 
 

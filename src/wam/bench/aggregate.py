@@ -119,12 +119,18 @@ class Results:
     curves: dict[str, dict[str, dict[int, list[dict]]]]
 
     def success_at(self, agent: str, task: str, step: int) -> dict[int, float]:
-        """{seed: success of the last evaluation at or before ``step``} over the seeds that got to ``step``."""
+        """{seed: success of the evaluation at ``step``} over the seeds that got to ``step``.
+
+        The evaluation is the last one at or before ``step`` and less than ``eval_every`` before it (vector envs can
+        overshoot a milestone by a few steps). A seed whose evaluation at ``step`` is missing or has no success value is
+        left out rather than given an older evaluation's score.
+        """
         out = {}
         for seed, rows in sorted(self.curves.get(agent, {}).get(task, {}).items()):
             if rows and rows[-1]["env_steps"] >= step:
                 before = [r for r in rows if r["env_steps"] <= step]
-                if before and before[-1].get("eval/success") is not None:
+                if (before and step - before[-1]["env_steps"] < self.suite.eval_every
+                        and before[-1].get("eval/success") is not None):
                     out[seed] = float(before[-1]["eval/success"])
         return out
 
@@ -137,8 +143,9 @@ class Results:
         return sorted(self.curves.get(agent, {}).get(task, {}))
 
     def curve_matrix(self, agent: str, task: str, seeds: list[int]) -> np.ndarray:
-        """Success at every milestone, ``(len(seeds), len(milestones))``, for complete seeds."""
-        return np.array([[self.success_at(agent, task, m)[s] for m in self.suite.milestones] for s in seeds])
+        """Success at every milestone, ``(len(seeds), len(milestones))``; NaN where a seed has no evaluation there."""
+        at = [self.success_at(agent, task, m) for m in self.suite.milestones]
+        return np.array([[scores.get(s, np.nan) for scores in at] for s in seeds], dtype=float).reshape(len(seeds), -1)
 
 
 def load_results(suite: Suite, results_root: str | Path) -> Results:
@@ -212,13 +219,20 @@ def steps_to_threshold(curves: np.ndarray, milestones: list[int], threshold: flo
 
 
 def _curves(results: Results, agent: str, tasks: list[str]) -> np.ndarray | None:
-    """Complete learning curves ``(n, tasks, milestones)`` of ``agent`` (None when a task has none)."""
-    per_task = [results.complete_seeds(agent, t) for t in tasks]
-    if not tasks or any(not s for s in per_task):
+    """Complete learning curves ``(n, tasks, milestones)`` of ``agent`` (None when a task has none).
+
+    A seed counts when it reached the budget with a success value at every milestone; one with a hole (an evaluation
+    lost to a crash) is left out, since the bootstrap needs the missing runs of a task at fixed rows.
+    """
+    matrices = []
+    for task in tasks:
+        m = results.curve_matrix(agent, task, results.complete_seeds(agent, task))
+        matrices.append(m[~np.isnan(m).any(axis=1)])
+    if not tasks or any(not len(m) for m in matrices):
         return None
-    out = np.full((max(len(s) for s in per_task), len(tasks), len(results.suite.milestones)), np.nan)  # (N, K, M)
-    for k, (task, seeds) in enumerate(zip(tasks, per_task)):
-        out[:len(seeds), k] = results.curve_matrix(agent, task, seeds)
+    out = np.full((max(len(m) for m in matrices), len(tasks), len(results.suite.milestones)), np.nan)  # (N, K, M)
+    for k, m in enumerate(matrices):
+        out[:len(m), k] = m
     return out
 
 

@@ -18,8 +18,11 @@ BASELINE = "dreamerv3"
 
 
 def _ci(e: Estimate | None, pct: bool = True) -> str:
+    """``point [lo, hi]`` of an estimate, as a percentage or a plain number."""
     if e is None:
         return "–"
+    if (e.max_seeds or e.seeds) < 2:  # one run per task: the bootstrap has nothing to resample
+        return f"{e.point:.0%} [no CI]" if pct else f"{e.point:.2f} [no CI]"
     if pct:
         return f"{e.point:.0%} [{e.lo:.0%}, {e.hi:.0%}]"
     return f"{e.point:.2f} [{e.lo:.2f}, {e.hi:.2f}]"
@@ -75,7 +78,7 @@ def success_tables(results: Results, reps: int) -> list[str]:
         agg.append(_ci(e) + (f" ({e.tasks}/{len(suite.tasks)} tasks, n={e.n})" if e else ""))
     rows.append(["**aggregate**", *agg])
     lines = [f"Success rate at {suite.budget:,} env steps: interquartile mean over seeds (and tasks for the aggregate), "
-             "95% stratified-bootstrap CI; n = seeds per task (a range while tasks differ).", "", *_table(["task", *agents], rows), ""]
+             "95% stratified-bootstrap CI (`[no CI]` with one seed per task); n = seeds per task (a range while tasks differ).", "", *_table(["task", *agents], rows), ""]
     header = ["agent", *[_k(m) for m in suite.milestones]]
     milestone_rows = []
     for a in agents:
