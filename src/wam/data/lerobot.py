@@ -112,6 +112,7 @@ class _Stats:
         self.acc: dict[str, dict[str, Any]] = {}
 
     def add(self, name: str, x: np.ndarray, image: bool = False) -> None:
+        """Fold one episode's values of feature ``name`` (frames first; images per channel) into the running sums."""
         x = np.asarray(x, np.float64)
         x = x.reshape(len(x), -1, x.shape[-1]) if image else x.reshape(len(x), 1, -1)  # (frames, pixels, channels)
         new = {"frames": len(x), "n": x.shape[0] * x.shape[1], "sum": x.sum((0, 1)), "sq": (x * x).sum((0, 1)),
@@ -123,6 +124,7 @@ class _Stats:
             old["min"], old["max"] = np.minimum(old["min"], new["min"]), np.maximum(old["max"], new["max"])
 
     def to_json(self) -> dict[str, dict[str, list]]:
+        """Per-feature mean / std / min / max / count as LeRobot's ``stats.json`` lays them out."""
         out = {}
         for name, a in self.acc.items():
             mean = a["sum"] / a["n"]
