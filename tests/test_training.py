@@ -97,3 +97,19 @@ def test_a_run_killed_after_an_evaluation_does_not_repeat_it(tmp_path: Path, mon
     monkeypatch.setattr(Trainer, "_checkpoint", save)
     train(cfg, resume=True)  # continues from the step-20 checkpoint, written after the step-20 evaluation
     assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0, 20, 40, 40, 60]
+
+
+@pytest.mark.parametrize("run_config, message", [(None, "pass the run folder"), ('{"x', "is not valid JSON"),
+                                                 ('{"x": 1}', "has no 'train' section")])
+def test_eval_explains_a_missing_or_broken_run_config(tmp_path: Path, run_config, message):
+    from wam.cli.evaluate import _find_weights
+    from wam.io.pretrained import CheckpointError
+
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "model.safetensors").write_bytes(b"")
+    if run_config is not None:
+        (tmp_path / "config.json").write_text(run_config)
+    with pytest.raises(CheckpointError, match=message):
+        _find_weights(tmp_path)
+    (tmp_path / "config.json").write_text('{"train": {"env": "toy/reach2d"}}')
+    assert _find_weights(tmp_path) == (tmp_path / "final", {"train": {"env": "toy/reach2d"}})

@@ -48,8 +48,15 @@ def _find_weights(path: Path) -> tuple[Path, dict]:
         raise CheckpointError(f"no saved agent under {path}; expected a run folder with final/ or checkpoint/, or a save_pretrained folder")
     run_config = run_dir / "config.json"
     if not run_config.is_file():
-        raise CheckpointError(f"{run_dir} has no config.json telling which environment to evaluate on")
-    return weights, json.loads(run_config.read_text())
+        raise CheckpointError(f"{run_dir} has no config.json telling which environment to evaluate on; pass the run "
+                              "folder that `wam train --out` wrote (it holds config.json next to final/ and checkpoint/)")
+    try:
+        run = json.loads(run_config.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{run_config} is not valid JSON ({e}); restore it from the run that wrote it") from e
+    if not isinstance(run, dict) or not isinstance(run.get("train"), dict):
+        raise CheckpointError(f"{run_config} is not a run config written by `wam train` (it has no 'train' section)")
+    return weights, run
 
 
 def eval_cli(args: EvalArgs) -> dict[str, float]:
