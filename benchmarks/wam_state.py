@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "wam_state"
 RUNS = Path("runs/bench_state")
 MILESTONES = (10_000, 20_000, 30_000, 50_000, 100_000)
+EVAL_EVERY = 10_000
 #: Agent label -> `wam train` flags.
 AGENT_FLAGS = {
     "wam": ["--agent", "wam"],
@@ -124,9 +125,9 @@ def load_curves() -> dict[tuple[str, str], list[list[dict]]]:
 
 
 def success_at(curve: list[dict], step: int) -> float | None:
-    """Success of the last evaluation at or before ``step`` (None when the run has not got there)."""
+    """Success of the evaluation at ``step`` (None when the run has not got there or that evaluation is missing)."""
     rows = [r for r in curve if r["env_steps"] <= step]
-    if not rows or curve[-1]["env_steps"] < step:
+    if not rows or curve[-1]["env_steps"] < step or step - rows[-1]["env_steps"] >= EVAL_EVERY:
         return None
     return rows[-1]["eval/success"]
 
