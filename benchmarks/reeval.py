@@ -38,7 +38,8 @@ def reevaluate(suite_name: str, episodes: int, seed: int, agents: tuple[str, ...
     out = ROOT / "results" / suite.name / "reeval.jsonl"
     done = {(r["agent"], r["task"], r["seed"], r["episodes"]) for r in read_jsonl(out)} if out.exists() else set()
     for run in expand_grid(suite, agents=agents, tasks=tasks):
-        curve = read_curve(paths.curve(suite, run)) if paths.curve(suite, run).exists() else []
+        curve_path = paths.curve(suite, run)
+        curve = read_curve(curve_path) if curve_path.exists() else []
         if (run.agent, run.task.name, run.seed, episodes) in done or not reached(curve, suite.budget):
             continue
         summary = eval_cli(EvalArgs(str(paths.run_dir(suite, run)), episodes=episodes, seed=seed, device="cpu"))

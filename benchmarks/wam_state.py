@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wam.bench.aggregate import milestone_success
+
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "wam_state"
 RUNS = Path("runs/bench_state")
@@ -124,13 +126,6 @@ def load_curves() -> dict[tuple[str, str], list[list[dict]]]:
     return curves
 
 
-def success_at(curve: list[dict], step: int) -> float | None:
-    """Success of the evaluation at ``step`` (None when the run has not got there or that evaluation is missing)."""
-    rows = [r for r in curve if r["env_steps"] <= step]
-    if not rows or curve[-1]["env_steps"] < step or step - rows[-1]["env_steps"] >= EVAL_EVERY:
-        return None
-    return rows[-1]["eval/success"]
-
 
 def summarize() -> None:
     """Write the Markdown table and the PNG plot from the results folder."""
@@ -149,7 +144,7 @@ def summarize() -> None:
     for (agent, task), runs in sorted(curves.items()):
         cells = []
         for m in MILESTONES:
-            vals = [v for v in (success_at(c, m) for c in runs) if v is not None]
+            vals = [v for v in (milestone_success(c, m, EVAL_EVERY) for c in runs) if v is not None]
             cells.append(f"{np.mean(vals):.0%} (n={len(vals)})" if vals else "–")
         thr = [json.loads(p.read_text()) for p in RESULTS.glob(f"{agent}_{task}_s*.throughput.json")]
         def mean_of(key: str, fmt: str) -> str:

@@ -111,6 +111,19 @@ def stratified_bootstrap(arrays: list[np.ndarray], func: Callable[..., np.ndarra
 # ---------------------------------------------------------------- loading
 
 
+def milestone_success(rows: list[dict], step: int, eval_every: int) -> float | None:
+    """Success of a curve's evaluation at ``step``: the last row at or before it and less than ``eval_every`` before.
+
+    None when the curve has not got to ``step``, or its evaluation there is missing or has no success value.
+    """
+    if not rows or rows[-1]["env_steps"] < step:
+        return None
+    before = [r for r in rows if r["env_steps"] <= step]
+    if not before or step - before[-1]["env_steps"] >= eval_every or before[-1].get("eval/success") is None:
+        return None
+    return float(before[-1]["eval/success"])
+
+
 @dataclass
 class Results:
     """Evaluation curves of a suite: ``curves[agent][task][seed]`` = rows sorted by env steps."""
@@ -127,11 +140,9 @@ class Results:
         """
         out = {}
         for seed, rows in sorted(self.curves.get(agent, {}).get(task, {}).items()):
-            if rows and rows[-1]["env_steps"] >= step:
-                before = [r for r in rows if r["env_steps"] <= step]
-                if (before and step - before[-1]["env_steps"] < self.suite.eval_every
-                        and before[-1].get("eval/success") is not None):
-                    out[seed] = float(before[-1]["eval/success"])
+            success = milestone_success(rows, step, self.suite.eval_every)
+            if success is not None:
+                out[seed] = success
         return out
 
     def complete_seeds(self, agent: str, task: str) -> list[int]:
