@@ -53,6 +53,9 @@ STUDIES: dict[str, Study] = {
             "warmup500_r128_decoupled": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.coupling", "decoupled"),
             # The toy suite's WAM cell differs from warmup500_r128 only in these run flags, yet ended at 32.4 / 10%.
             "warmup500_r128_cap4000": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--replay-capacity", "4000"),
+            # 50-step episodes take 51 replay rows, so a 4000-row replay wraps at ≈3922 env steps; 4100 rows never wrap
+            # in 4k steps. If wrapping is the whole difference, this reproduces warmup500_r128 exactly.
+            "warmup500_r128_cap4100": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--replay-capacity", "4100"),
             "warmup500_r128_actorlr3e-5": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.actor-lr", "3e-5"),
             "warmup500_r128_pathwise": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.actor-grad", "pathwise"),
             "warmup500_r128_bounded": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.policy-dist", "bounded_normal"),

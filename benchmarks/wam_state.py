@@ -12,6 +12,8 @@ with ``--extend-to`` when ``--steps`` is above its budget); its evaluation curve
 repeated. Such a run keeps the suite's flags, including its replay capacity (50k steps in ``quick-state``: beyond
 that the replay drops its oldest steps); ``SEEDED_FROM`` in the run folder and the throughput file record it.
 ``summarize`` writes ``benchmarks/results/wam_state.md`` and ``wam_state.png`` from whatever runs exist.
+Several ``run`` commands may share the run folder: a run that another one is training (``<run>.lock`` names a live
+process) is skipped, so two queues never train the same run at once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from wam.bench.aggregate import milestone_success
+from wam.bench.runner import running_pid
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "wam_state"
@@ -62,6 +65,10 @@ def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, ex
     """
     label = agent if obs == ["state"] else f"{agent}-{'+'.join(obs)}"
     out = RUNS / f"{label}_{task}_s{seed}"
+    lock = out.with_suffix(".lock")
+    if running_pid(lock) is not None:
+        print(f"skip {out.name}: being trained by process {running_pid(lock)} ({lock})", flush=True)
+        return
     if from_suite and not out.exists() and not seed_from_suite(from_suite, agent, task, seed, out):
         return
     target = RESULTS / f"{label}_{task}_s{seed}.jsonl"
@@ -78,7 +85,14 @@ def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, ex
         cmd += [*AGENT_FLAGS[agent], "--env", f"metaworld/{task}", "--obs", *obs, "--steps", str(steps), "--seed", str(seed),
                 "--train-ratio", str(train_ratio), "--out", str(out), "--no-progress", *extra]
     print(" ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    RUNS.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(cmd)
+    lock.write_text(f"{proc.pid}\n")
+    try:
+        if proc.wait() != 0:
+            raise subprocess.CalledProcessError(proc.returncode, cmd)
+    finally:
+        lock.unlink(missing_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(out / "eval.jsonl", target)
     record_throughput(label, task, seed, out)

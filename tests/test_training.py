@@ -34,6 +34,8 @@ def test_train_then_eval_then_resume(tmp_path: Path):
     metrics = read_jsonl(run / "metrics.jsonl")
     assert metrics[-1]["charts/updates"] > 0 and "loss/dyn" in metrics[-1]
     assert read_jsonl(run / "eval.jsonl")[-1]["env_steps"] == 40
+    # The replay holds one row per env step plus each finished episode's final observation (15-step episodes).
+    assert json.loads((run / "checkpoint" / "replay" / "replay.json").read_text())["count"] == [40 + 40 // 15]
 
     ev = wam("eval", str(run), "--episodes", "1")
     assert "success" in ev.stdout and "deterministic policy" in ev.stdout

@@ -34,7 +34,11 @@ def _layout(spec: EnvSpec) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
 
 
 class Replay:
-    """Ring buffers of ``capacity // num_envs`` steps per environment; :meth:`sample` gives (B, T, ...) windows."""
+    """Ring buffers of ``capacity // num_envs`` rows per environment; :meth:`sample` gives (B, T, ...) windows.
+
+    A row is one :meth:`add`: the online loop adds one per env step plus one per finished episode (the final
+    observation, with ``is_last``), so the capacity counts rows, not env steps.
+    """
 
     def __init__(self, spec: EnvSpec, capacity: int, num_envs: int, seed: int = 0):
         if capacity < num_envs:

@@ -48,7 +48,9 @@ class TrainConfig:
     prefill: int = 2_500
     """Random-action environment steps before the first update."""
     replay_capacity: int = 1_000_000
-    """Replay size in steps (memory is allocated up front and reported)."""
+    """Replay size in stored rows (memory is allocated up front and reported). Each env step stores one row and
+    each finished episode one more (its final observation), so an episode of L steps takes L + 1 rows and a
+    replay of capacity C starts dropping its oldest rows a little before C env steps (at C·L/(L+1) with one env)."""
     eval_every: int = 10_000
     """Evaluate every this many environment steps (and at the end)."""
     eval_episodes: int = 10
