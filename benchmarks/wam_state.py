@@ -9,8 +9,8 @@ with ``--extend-to`` when ``--steps`` is above its budget); its evaluation curve
 ``benchmarks/results/wam_state/<agent>_<task>_s<seed>.jsonl`` after every run.
 ``--from-suite SUITE`` starts a run that does not exist yet from a copy of the same agent/task/seed's finished run of
 ``wam bench SUITE`` (in ``runs/bench/SUITE``) instead of from scratch, so a 50k grid run is extended to 100k and not
-repeated. Such a run keeps the suite's flags, including its replay capacity (50k steps in ``quick-state``: beyond
-that the replay drops its oldest steps); ``SEEDED_FROM`` in the run folder and the throughput file record it.
+repeated. Such a run keeps the suite's flags, including its replay capacity (50k rows in ``quick-state``; a 500-step
+episode takes 501 rows, so from ≈49.9k env steps on the replay drops its oldest steps); ``SEEDED_FROM`` in the run folder and the throughput file record it.
 ``summarize`` writes ``benchmarks/results/wam_state.md`` and ``wam_state.png`` from whatever runs exist.
 Several ``run`` commands may share the run folder: a run that another one is training (``<run>.lock`` names a live
 process) is skipped, so two queues never train the same run at once.
@@ -173,7 +173,8 @@ def summarize() -> None:
         record = json.loads(path.read_text())
         if "seeded_from" in record:
             seeded.append(f"`{path.name.removesuffix('.throughput.json')}` from `{record['seeded_from']}` "
-                          f"(replay capacity {record['replay_capacity']:,} steps)")
+                          f"(replay capacity {record['replay_capacity']:,} rows; 500-step episodes take 501 rows each, so the "
+                          f"oldest are dropped from ≈{record['replay_capacity'] * 500 // 501:,} env steps on)")
     if seeded:
         lines += ["", "Runs continued from a finished `wam bench` run (`--from-suite`; up to that run's budget the curve is that run's): "
                   + "; ".join(seeded) + "."]
