@@ -115,3 +115,52 @@ def test_eval_explains_a_missing_or_broken_run_config(tmp_path: Path, run_config
         _find_weights(tmp_path)
     (tmp_path / "config.json").write_text('{"train": {"env": "toy/reach2d"}}')
     assert _find_weights(tmp_path) == (tmp_path / "final", {"train": {"env": "toy/reach2d"}})
+
+
+def test_a_signal_stops_training_with_a_checkpoint_of_every_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import os
+    import signal
+
+    from wam.agents.wam_agent import WAMAgentConfig
+    from wam.training.config import TrainConfig
+    from wam.training.online import Trainer, TrainingStopped, train
+
+    cfg = TrainConfig(env="metaworld/reach-v3", max_episode_steps=15, steps=60, prefill=10, train_ratio=8, eval_episodes=1,
+                      eval_every=20, checkpoint_every=1000, log_every=10, progress=False, out=str(tmp_path / "run"),
+                      wam=WAMAgentConfig(size="tiny", batch_size=2, seq_len=4, imag_starts=4, horizon=2))
+    evaluate = Trainer._evaluate
+
+    def terminated_after_step_20(self: Trainer, progress):
+        summary = evaluate(self, progress)
+        if self.counters["env_steps"] == 20:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return summary
+
+    monkeypatch.setattr(Trainer, "_evaluate", terminated_after_step_20)
+    handler_before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingStopped, match="wam train --resume") as stopped:
+        train(cfg)
+    assert signal.getsignal(signal.SIGTERM) is handler_before  # the handler is restored
+    counters = json.loads((tmp_path / "run" / "checkpoint" / "counters.json").read_text())
+    assert counters["env_steps"] == stopped.value.env_steps > 20  # no scheduled checkpoint before 1000: this one is the stop's
+    monkeypatch.setattr(Trainer, "_evaluate", evaluate)
+    train(cfg, resume=True)
+    assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0, 20, 40, 60]
+
+
+def test_sigterm_to_wam_train_exits_with_a_resume_hint(tmp_path: Path):
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "wam.cli.main", "train", *FAST, *TINY_WAM, "--steps", "100000",
+                             "--checkpoint-every", "100000", "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "metrics.jsonl").is_file() or not read_jsonl(run / "metrics.jsonl"):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert f"continue with: wam train --resume {run}" in err
+    assert json.loads((run / "checkpoint" / "counters.json").read_text())["env_steps"] >= read_jsonl(run / "metrics.jsonl")[-1]["step"]

@@ -268,16 +268,18 @@ class BenchRunner:
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, (json.dumps(record, indent=2) + "\n").encode())
 
-    def stop(self) -> None:
-        """Terminate the training processes this runner started (they resume from their checkpoints next time)."""
+    def stop(self, grace_s: float = 300.0) -> None:
+        """Send SIGTERM to the training processes this runner started: each writes a checkpoint at its next env step
+        (after an evaluation in progress) and exits; one still running after ``grace_s`` seconds is killed."""
         with self._lock:
             self._stopping = True
             children = list(self._children.values())
         for proc in children:
             proc.terminate()
+        deadline = time.time() + grace_s
         for proc in children:
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=max(deadline - time.time(), 0.1))
             except subprocess.TimeoutExpired:
                 proc.kill()
 
@@ -303,7 +305,7 @@ class BenchRunner:
         try:
             self._schedule(todo, len(grid), len(done), outcome, on_finished)
         except KeyboardInterrupt:
-            self.log("interrupted: stopping the runs (they resume from their last checkpoint next time)")
+            self.log("interrupted: each run writes a checkpoint and stops (the next call resumes them from there)")
             self.stop()
             raise
         finally:

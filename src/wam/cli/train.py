@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,7 +17,9 @@ class TrainArgs(TrainConfig):
 
     resume: str | None = None
     """Continue the run in this folder from its last checkpoint (its saved config is used; other flags except
-    ``--extend-to`` are ignored). A copied or moved run folder resumes where it now is."""
+    ``--extend-to`` are ignored). A copied or moved run folder resumes where it now is. Ctrl-C or SIGTERM writes a
+    checkpoint at the current env step before stopping, so a resumed run loses nothing but the episodes in progress
+    (environments are re-seeded with seed + env steps so far)."""
     extend_to: int | None = None
     """With ``--resume``: raise the run's budget to this many env steps (a finished run then trains on; the replay
     keeps its capacity, so a full one starts dropping its oldest steps)."""
@@ -33,7 +36,7 @@ def _load_run_config(run_dir: Path) -> TrainConfig:
 
 def train_cli(args: TrainArgs) -> dict[str, float]:
     """Run (or resume) training and print the final evaluation."""
-    from wam.training.online import train
+    from wam.training.online import TrainingStopped, train
 
     if args.extend_to is not None and args.resume is None:
         raise ValueError("--extend-to needs --resume RUN (it extends an existing run's budget)")
@@ -50,7 +53,11 @@ def train_cli(args: TrainArgs) -> dict[str, float]:
         if args.coupling is not None:
             fields["wam"] = replace(args.wam, coupling=args.coupling)
         cfg, resume = TrainConfig(**fields), False
-    summary = train(cfg, resume=resume)
+    try:
+        summary = train(cfg, resume=resume)
+    except TrainingStopped as e:
+        print(f"wam: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(128 + e.signum) from None
     print(f"final: success {summary['eval/success']:.0%} return {summary['eval/return']:.1f} "
           f"({summary['eval/episodes']:.0f} episodes, {summary['env_steps']:.0f} env steps) -> {cfg.out}")
     return summary

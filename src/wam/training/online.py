@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import json
 import resource
+import signal
+import threading
 import time
+from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -29,6 +33,39 @@ from wam.training.progress import TrainProgress
 
 #: Evaluation environments are seeded apart from training ones so they never replay the same episodes.
 EVAL_SEED_OFFSET = 10_000
+
+
+class TrainingStopped(Exception):
+    """Training was stopped by a signal (Ctrl-C, SIGTERM) after writing a checkpoint; ``--resume`` continues it."""
+
+    def __init__(self, signum: int, env_steps: int, run_dir: Path):
+        self.signum, self.env_steps, self.run_dir = signum, env_steps, run_dir
+        super().__init__(f"stopped by {signal.Signals(signum).name} at {env_steps:,} env steps; checkpoint written, "
+                         f"continue with: wam train --resume {run_dir}")
+
+
+@contextmanager
+def stop_requests() -> Iterator[dict[str, int]]:
+    """While open, SIGINT and SIGTERM only record themselves in the yielded dict (key ``signum``), so the training
+    loop can checkpoint before it stops; a second signal acts as usual. A no-op outside the main thread."""
+    request: dict[str, int] = {}
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def record(signum, frame) -> None:
+        request.setdefault("signum", signum)
+        for sig, handler in previous.items():  # the next one is not deferred
+            signal.signal(sig, handler)
+
+    for sig in previous:
+        signal.signal(sig, record)
+    try:
+        yield request
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -110,7 +147,8 @@ class Trainer:
         cfg, c = self.cfg, self.counters
         n = cfg.num_envs
         replayed_per_update = self.batch_size * self.seq_len
-        obs, _ = self.envs.reset(seed=cfg.seed)
+        # A resumed run seeds its environments anew, so it does not replay the episodes the run started with.
+        obs, _ = self.envs.reset(seed=cfg.seed + c["env_steps"])
         state = self.agent.init_state(n)
         is_first, is_last, is_terminal = np.ones(n, bool), np.zeros(n, bool), np.zeros(n, bool)
         reward = np.zeros(n, np.float32)
@@ -119,8 +157,11 @@ class Trainer:
         train_metrics: dict[str, list[float]] = {}
         last_summary: dict[str, float] = {}
         t_start, steps_at_start, updates_at_start = time.time(), c["env_steps"], c["updates"]
-        with TrainProgress(cfg.steps, enabled=cfg.progress, start=c["env_steps"]) as progress:
+        with TrainProgress(cfg.steps, enabled=cfg.progress, start=c["env_steps"]) as progress, stop_requests() as stop:
             while c["env_steps"] < cfg.steps:
+                if stop:  # Ctrl-C / SIGTERM: keep everything up to this step
+                    self._checkpoint()
+                    raise TrainingStopped(stop["signum"], int(c["env_steps"]), self.run_dir)
                 if c["env_steps"] >= c["next_eval"]:
                     last_summary = self._evaluate(progress)
                     c["next_eval"] += cfg.eval_every
