@@ -156,6 +156,19 @@ def test_grid_expansion_and_commands(tmp_path: Path):
     assert run_status(suite, run, paths) == "resume"
 
 
+@pytest.mark.parametrize("on_sigterm, grace_s, returncode", [("exit(3)", 30.0, 3), ("None", 0.5, -9)])
+def test_stop_lets_runs_checkpoint_then_kills_the_rest(on_sigterm: str, grace_s: float, returncode: int):
+    """stop() sends SIGTERM (a run then checkpoints and exits); one still alive after the grace period is killed."""
+    handler = "lambda *_: " + on_sigterm if on_sigterm != "None" else "signal.SIG_IGN"
+    child = subprocess.Popen([sys.executable, "-c", f"import signal, sys, time; signal.signal(signal.SIGTERM, {handler}); "
+                              "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    runner = BenchRunner(load_suite("debug", SUITES))
+    runner._children["child"] = child
+    runner.stop(grace_s=grace_s)
+    assert child.wait(timeout=5) == returncode
+
+
 def test_curves_are_deduplicated_and_synced(tmp_path: Path):
     run_dir, target = tmp_path / "run", tmp_path / "results" / "seed0.jsonl"
     run_dir.mkdir()
