@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from rliable import metrics as rl_metrics
 
-from wam.bench.aggregate import (MIN_SEEDS, improvement_batched, iqm, iqm_batched, judge_claims, load_results,
-                                 probability_of_improvement, seed_counts, steps_estimate, steps_ratio, stratified_bootstrap,
-                                 success_estimate)
+from wam.bench.aggregate import (MIN_SEEDS, improvement_batched, iqm, iqm_batched, load_results, probability_of_improvement,
+                                 seed_counts, steps_estimate, steps_ratio, stratified_bootstrap, success_estimate)
+from wam.bench.claims import judge_claims
 from wam.bench.report import write_report
 from wam.bench.runner import BenchPaths, BenchRunner, expand_grid, read_curve, run_status, sync_curve, train_command
 from wam.bench.suite import SuiteError, load_suite, parse_suite
@@ -251,6 +251,7 @@ def test_success_claim_verdicts(tmp_path: Path, wam_final, dreamer_final, seeds,
     assert v.verdict == verdict, v.detail
     if seeds < MIN_SEEDS:
         assert "at least 3" in v.detail and v.label == "inconclusive at this scale"
+    assert ("Neither agent succeeded" in v.detail) == (max(wam_final + dreamer_final) == 0 and seeds >= MIN_SEEDS)
 
 
 def test_missing_cells_are_reported(tmp_path: Path):
