@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,10 @@ def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, ex
     try:
         if proc.wait() != 0:
             raise subprocess.CalledProcessError(proc.returncode, cmd)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run writes a checkpoint, then stops (resumed next time)
+        proc.terminate()
+        proc.wait(timeout=300)
+        raise
     finally:
         lock.unlink(missing_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -198,6 +203,10 @@ def summarize() -> None:
     fig.savefig(ROOT / "results" / "wam_state.png", dpi=100)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
     """CLI: ``run`` a grid or ``summarize`` the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -211,12 +220,18 @@ def main() -> None:
     parser.add_argument("--from-suite", default=None, help="start new runs from this `wam bench` suite's finished runs")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further flags for wam train")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the running training checkpoints first
     if args.command == "run":
-        for seed in args.seeds:
-            for task in args.tasks:
-                for agent in args.agents:
-                    run_one(agent, task, seed, args.steps, args.train_ratio, args.extra, args.obs, args.from_suite)
-                    summarize()
+        try:
+            for seed in args.seeds:
+                for task in args.tasks:
+                    for agent in args.agents:
+                        run_one(agent, task, seed, args.steps, args.train_ratio, args.extra, args.obs, args.from_suite)
+                        summarize()
+        except KeyboardInterrupt:
+            summarize()
+            raise SystemExit("wam_state: interrupted; the run in progress wrote a checkpoint and resumes when you run "
+                             "the same command again") from None
     summarize()
 
 
