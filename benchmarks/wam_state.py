@@ -10,7 +10,8 @@ with ``--extend-to`` when ``--steps`` is above its budget); its evaluation curve
 ``--from-suite SUITE`` starts a run that does not exist yet from a copy of the same agent/task/seed's finished run of
 ``wam bench SUITE`` (in ``runs/bench/SUITE``) instead of from scratch, so a 50k grid run is extended to 100k and not
 repeated. Such a run keeps the suite's flags, including its replay capacity (50k rows in ``quick-state``; a 500-step
-episode takes 501 rows, so from ≈49.9k env steps on the replay drops its oldest steps); ``SEEDED_FROM`` in the run folder and the throughput file record it.
+episode takes 501 rows, so from ≈49.9k env steps on the replay drops its oldest steps); ``SEEDED_FROM`` in the run
+folder and the throughput file record it.
 ``summarize`` writes ``benchmarks/results/wam_state.md`` and ``wam_state.png`` from whatever runs exist.
 Several ``run`` commands may share the run folder: a run that another one is training (``<run>.lock`` names a live
 process) is skipped, so two queues never train the same run at once.
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from wam.bench.aggregate import milestone_success
-from wam.bench.runner import running_pid
+from wam.bench.runner import raise_interrupt, running_pid
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "wam_state"
@@ -67,8 +68,9 @@ def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, ex
     label = agent if obs == ["state"] else f"{agent}-{'+'.join(obs)}"
     out = RUNS / f"{label}_{task}_s{seed}"
     lock = out.with_suffix(".lock")
-    if running_pid(lock) is not None:
-        print(f"skip {out.name}: being trained by process {running_pid(lock)} ({lock})", flush=True)
+    pid = running_pid(lock)
+    if pid is not None:
+        print(f"skip {out.name}: being trained by process {pid} ({lock})", flush=True)
         return
     if from_suite and not out.exists() and not seed_from_suite(from_suite, agent, task, seed, out):
         return
@@ -203,10 +205,6 @@ def summarize() -> None:
     fig.savefig(ROOT / "results" / "wam_state.png", dpi=100)
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> None:
     """CLI: ``run`` a grid or ``summarize`` the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -220,7 +218,7 @@ def main() -> None:
     parser.add_argument("--from-suite", default=None, help="start new runs from this `wam bench` suite's finished runs")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further flags for wam train")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the running training checkpoints first
+    signal.signal(signal.SIGTERM, raise_interrupt)  # stop like Ctrl-C: the running training checkpoints first
     if args.command == "run":
         try:
             for seed in args.seeds:

@@ -10,6 +10,7 @@ from wam.bench.aggregate import (MIN_SEEDS, Estimate, Results, censor_value, com
                                  steps_estimate, steps_ratio, stratified_bootstrap, success_estimate)
 from wam.bench.suite import ClaimSpec
 
+
 @dataclass(frozen=True)
 class Verdict:
     """The data's answer to a claim."""

@@ -301,7 +301,7 @@ class BenchRunner:
                 self.record_throughput(run, run_dir, self.paths.log(self.suite, run))
         if not todo:
             return outcome
-        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous_handler = signal.signal(signal.SIGTERM, raise_interrupt)
         try:
             self._schedule(todo, len(grid), len(done), outcome, on_finished)
         except KeyboardInterrupt:
@@ -350,7 +350,8 @@ class BenchRunner:
             self.log = previous_log
 
 
-def _raise_interrupt(signum, frame) -> None:
+def raise_interrupt(signum, frame) -> None:
+    """Signal handler that stops the program like Ctrl-C (a ``KeyboardInterrupt``)."""
     raise KeyboardInterrupt(f"signal {signum}")
 
 
