@@ -10,14 +10,17 @@ batches of 16 × 65; its logger multiplies the step counter by the action repeat
 simulator *frames*. The matching run here is therefore 50k agent decisions (``--steps`` counts decisions) at
 repeat 2 and ratio 512 — about 25k updates of a 12M-parameter model: hours on a GPU, days on one CPU thread
 (``docs/dreamerv3.md``). Later commits of that repository changed the DMC config (repeat 1, ``size1m``, ratio 1024)
-without new score files.
+without new score files. The reference trains from its first steps (``train_fill: 0``; updates start once the replay
+holds a batch); here the first 64 decisions are random actions, so training starts after one 64-step window.
 
-``run`` is resumable: each call continues ``runs/dv3_dmc/<task>_s<seed>`` from its last checkpoint (every 2500
-decisions), and ``--max-minutes`` stops a call after that long (for machines lent in short slots); its curve is
-copied to ``benchmarks/results/dv3_dmc/`` after every call. ``report`` writes ``benchmarks/results/dv3_dmc.md``
-and ``dv3_dmc.png`` from whatever exists. Our score is the mean return of 10 evaluation episodes of the
-deterministic policy every 10k frames; the published one is the training episodes' score, so small differences
-are expected, large ones are a bug to find.
+``run`` is resumable: each call continues ``runs/dv3_dmc/<task>_<size>_s<seed>`` from its last checkpoint (every
+2500 decisions), and ``--max-minutes`` stops a call after that long (for machines lent in short slots); its curve is
+copied to ``benchmarks/results/dv3_dmc/`` after every call. ``--size size1m`` runs the same protocol with the
+smallest model (the size the reference's current DMC proprio config uses; ~12 h per run on one CPU thread instead of
+days); the report keeps each size in its own column, since only ``size12m`` is the published setting. ``report``
+writes ``benchmarks/results/dv3_dmc.md`` and ``dv3_dmc.png`` from whatever exists. Our score is the mean return of
+10 evaluation episodes of the deterministic policy every 10k frames; the published one is the training episodes'
+score, so small differences are expected, large ones are a bug to find.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from wam.bench.process import raise_interrupt, run_to_end
 
 ROOT = Path(__file__).resolve().parent
 REFERENCE = ROOT / "reference" / "dreamerv3_dmc_proprio.json"
@@ -42,15 +48,17 @@ def protocol_flags(task: str, seed: int, size: str, steps: int, out: Path) -> li
     """``wam train`` flags of the published protocol (see the module docstring) for one task and seed."""
     from wam.agents.dreamerv3.config import PRESETS
 
-    size_flags = [x for key, value in PRESETS[size].items() for x in (f"--dreamerv3.{key.replace('_', '-')}", str(value))]
+    size_flags = [x for key, value in PRESETS[size].items()
+                  for x in (f"--dreamerv3.{key.replace('_', '-')}", str(value))]
     return ["--agent", "dreamerv3", "--env", f"dmc/{task}", "--obs", "proprio", "--action-repeat", str(REPEAT),
-            "--steps", str(steps), "--train-ratio", "512", "--eval-every", str(10_000 // REPEAT), "--eval-episodes", "10",
-            "--checkpoint-every", "2500", "--seed", str(seed), "--out", str(out), "--no-progress", *size_flags]
+            "--steps", str(steps), "--train-ratio", "512", "--prefill", "64", "--eval-every", str(10_000 // REPEAT),
+            "--eval-episodes", "10", "--checkpoint-every", "2500", "--seed", str(seed), "--out", str(out),
+            "--no-progress", *size_flags]
 
 
 def run_one(task: str, seed: int, size: str, steps: int, max_minutes: float | None) -> None:
     """Start or continue one run (for at most ``max_minutes``) and copy its evaluation curve to the results."""
-    out = RUNS / f"{task}_s{seed}"
+    out = RUNS / f"{task}_{size}_s{seed}"
     if (out / "checkpoint" / "COMPLETE").is_file():
         args = ["--resume", str(out)]
     else:
@@ -58,22 +66,37 @@ def run_one(task: str, seed: int, size: str, steps: int, max_minutes: float | No
     cmd = [sys.executable, "-m", "wam.cli.main", "train", *args]
     print(" ".join(cmd), flush=True)
     try:
-        subprocess.run(cmd, check=True, timeout=None if max_minutes is None else 60 * max_minutes)
-    except subprocess.TimeoutExpired:
-        print(f"stopped after {max_minutes} min; rerun to continue from the last checkpoint", flush=True)
-    if (out / "eval.jsonl").is_file():
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(out / "eval.jsonl", RESULTS / f"{task}_s{seed}.jsonl")
+        code = run_to_end(cmd, timeout_s=None if max_minutes is None else 60 * max_minutes)
+        if code != 0:
+            raise subprocess.CalledProcessError(code, cmd)
+    except subprocess.TimeoutExpired:  # the run was stopped with a checkpoint at its current step
+        print(f"stopped after {max_minutes} min; rerun to continue from the checkpoint", flush=True)
+    finally:
+        if (out / "eval.jsonl").is_file():
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(out / "eval.jsonl", RESULTS / f"{task}_{size}_s{seed}.jsonl")
 
 
-def ours_at_frames(task: str) -> dict[int, list[float]]:
+def sizes_run(task: str) -> list[str]:
+    """The model sizes with at least one result file for ``task`` (``<task>_<size>_s<seed>.jsonl``)."""
+    return sorted({path.stem[len(task) + 1:].rsplit("_s", 1)[0] for path in RESULTS.glob(f"{task}_*_s*.jsonl")})
+
+
+def ours_at_frames(task: str, size: str) -> dict[int, list[float]]:
     """{frames: [return of each seed evaluated there]} from the results folder (the last row per step wins)."""
     by_frames: dict[int, list[float]] = {}
-    for path in sorted(RESULTS.glob(f"{task}_s*.jsonl")):
+    for path in sorted(RESULTS.glob(f"{task}_{size}_s*.jsonl")):
         rows = {int(r["env_steps"]): r for r in map(json.loads, path.read_text().splitlines())}
         for steps, row in rows.items():
             by_frames.setdefault(steps * REPEAT, []).append(float(row["eval/return"]))
     return by_frames
+
+
+def _cell(returns: list[float]) -> str:
+    """``mean [min, max] (n=seeds)``, or a dash when there is nothing."""
+    if not returns:
+        return "–"
+    return f"{np.mean(returns):.0f} [{min(returns):.0f}, {max(returns):.0f}] (n={len(returns)})"
 
 
 def report() -> None:
@@ -84,27 +107,30 @@ def report() -> None:
     import matplotlib.pyplot as plt
 
     ref = json.loads(REFERENCE.read_text())
-    lines = ["# DreamerV3 (ours) on DMC proprio vs the published scores", "",
-             f"Published: {ref['source']}; {ref['protocol']}. Ours: `python benchmarks/dv3_dmc.py run` (same protocol, "
-             "10 deterministic evaluation episodes per point). Cells: mean return [min, max] over seeds (n).", "",
-             "| task | frames | published | ours |", "|---|---|---|---|"]
     tasks = sorted(ref["tasks"])
+    sizes = sorted({"size12m", *(size for task in tasks for size in sizes_run(task))},
+                   key=lambda size: (size != "size12m", size))
+    lines = ["# DreamerV3 (ours) on DMC proprio vs the published scores", "",
+             f"Published: {ref['source']}; {ref['protocol']}. Ours: `python benchmarks/dv3_dmc.py run --size SIZE` "
+             "(the same protocol with the model size of the column; only `size12m` is the published setting), "
+             "10 deterministic evaluation episodes per point. Cells: mean return [min, max] over seeds (n).", "",
+             "| task | frames | published | " + " | ".join(f"ours {size}" for size in sizes) + " |",
+             "|---|---|---|" + "---|" * len(sizes)]
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.5), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         steps = np.array(ref["tasks"][task]["steps"])
         published = np.array(list(ref["tasks"][task]["seeds"].values()))  # (seeds, points)
-        ours = ours_at_frames(task)
+        ours = {size: ours_at_frames(task, size) for size in sizes}
         for i, frames in enumerate(steps):
-            mine = ours.get(int(frames), [])
-            cell = f"{np.mean(mine):.0f} [{min(mine):.0f}, {max(mine):.0f}] (n={len(mine)})" if mine else "–"
             col = published[:, i]
-            lines.append(f"| {task} | {frames // 1000}k | {col.mean():.0f} [{col.min():.0f}, {col.max():.0f}] "
-                         f"(n={len(col)}) | {cell} |")
+            cells = [_cell(ours[size].get(int(frames), [])) for size in sizes]
+            lines.append(f"| {task} | {frames // 1000}k | {_cell(list(col))} | " + " | ".join(cells) + " |")
         ax.plot(steps, published.mean(0), color="k", label="published (mean, min–max)")
         ax.fill_between(steps, published.min(0), published.max(0), color="k", alpha=0.15)
-        for path in sorted(RESULTS.glob(f"{task}_s*.jsonl")):
+        for path in sorted(RESULTS.glob(f"{task}_*_s*.jsonl")):
             rows = [json.loads(line) for line in path.read_text().splitlines()]
-            ax.plot([r["env_steps"] * REPEAT for r in rows], [r["eval/return"] for r in rows], marker="o", label=f"ours {path.stem}")
+            label = f"ours {path.stem[len(task) + 1:]}"
+            ax.plot([r["env_steps"] * REPEAT for r in rows], [r["eval/return"] for r in rows], marker="o", label=label)
         ax.set_title(task)
         ax.set_xlabel("environment frames")
         ax.set_ylabel("episode return")
@@ -124,10 +150,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50_000, help="agent decisions (50k at repeat 2 = 100k frames)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop each call after this long (resumable)")
     args = parser.parse_args()
-    if args.command == "run":
-        for seed in args.seeds:
-            for task in args.tasks:
-                run_one(task, seed, args.size, args.steps, args.max_minutes)
+    signal.signal(signal.SIGTERM, raise_interrupt)  # stop like Ctrl-C: the running training checkpoints first
+    try:
+        if args.command == "run":
+            for seed in args.seeds:
+                for task in args.tasks:
+                    run_one(task, seed, args.size, args.steps, args.max_minutes)
+    except KeyboardInterrupt:
+        print("stopped; rerun the same command to continue from the checkpoints", flush=True)
     report()
 
 

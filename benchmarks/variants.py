@@ -23,6 +23,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from wam.bench.process import run_to_end
+
 RESULTS_ROOT = Path(__file__).resolve().parent / "results"
 
 
@@ -169,7 +171,11 @@ def main(argv: list[str] | None = None, study: str | None = None) -> None:
             cmd = ["wam", "train", *STUDIES[study].base, *variants[args.variant], "--seed", str(args.seed), "--out",
                    str(run_dir), "--no-progress"]
         code = commit()
-        if subprocess.run(cmd).returncode:
+        try:
+            failed = run_to_end(cmd)
+        except KeyboardInterrupt:  # the run was stopped with a checkpoint
+            sys.exit(f"stopped; rerun the same command to continue {run_dir}")
+        if failed:
             sys.exit(f"training failed: {' '.join(cmd)}")
         print(f"stored {store(study, args.variant, args.seed, run_dir, code)}")
     elif args.cmd == "store":

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from wam.bench.aggregate import milestone_success
-from wam.bench.runner import raise_interrupt, running_pid
+from wam.bench.process import raise_interrupt, start_run, stop_run
+from wam.bench.runner import running_pid
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "wam_state"
@@ -89,14 +90,13 @@ def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, ex
                 "--train-ratio", str(train_ratio), "--out", str(out), "--no-progress", *extra]
     print(" ".join(cmd), flush=True)
     RUNS.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(cmd)
+    proc = start_run(cmd)
     lock.write_text(f"{proc.pid}\n")
     try:
         if proc.wait() != 0:
             raise subprocess.CalledProcessError(proc.returncode, cmd)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run writes a checkpoint, then stops (resumed next time)
-        proc.terminate()
-        proc.wait(timeout=300)
+        stop_run(proc)
         raise
     finally:
         lock.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from wam.bench.process import raise_interrupt, start_run
 from wam.bench.suite import Suite, SuiteError, TaskSpec
 from wam.envs.registry import suggest
 from wam.io.metrics import read_jsonl
@@ -235,7 +236,7 @@ class BenchRunner:
             with self._lock:  # no new child once stop() has begun
                 if self._stopping:
                     return False
-                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self._env())
+                proc = start_run(cmd, stdout=log, stderr=subprocess.STDOUT, env=self._env())
                 self._children[run.key] = proc
             lock.write_text(f"{proc.pid}\n")
             try:
@@ -275,7 +276,7 @@ class BenchRunner:
             self._stopping = True
             children = list(self._children.values())
         for proc in children:
-            proc.terminate()
+            proc.terminate()  # once: a second SIGTERM would stop a run in the middle of its checkpoint
         deadline = time.time() + grace_s
         for proc in children:
             try:
@@ -348,11 +349,6 @@ class BenchRunner:
             pool.shutdown(wait=False, cancel_futures=True)
             bar.close()
             self.log = previous_log
-
-
-def raise_interrupt(signum, frame) -> None:
-    """Signal handler that stops the program like Ctrl-C (a ``KeyboardInterrupt``)."""
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _latency_main(argv: list[str]) -> None:
