@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 LIMIT=${1:?"usage: bash scripts/bench_queues.sh DURATION (e.g. 150m)"}
 mkdir -p runs/logs
 
-queue1() {
+queue1() {  # the three compared agents first (the claims need them), then the SAC reference row
+  wam bench quick-state --jobs 1 --seeds 3 --agents wam wam-decoupled dreamerv3 &&
   wam bench quick-state --jobs 1 --seeds 3
 }
 

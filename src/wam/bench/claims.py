@@ -37,12 +37,9 @@ def judge_success_claim(results: Results, claim: ClaimSpec, reps: int = 2000) ->
     """Final success of ``claim.agent`` minus ``claim.baseline`` (on ``claim.task`` or all tasks) vs ``claim.claimed``."""
     suite, step = results.suite, results.suite.budget
     tasks = [claim.task] if claim.task else [t.name for t in suite.tasks]
-    counts = {a: min(len(results.complete_seeds(a, t)) for t in tasks) for a in (claim.agent, claim.baseline)}
     where = claim.task or f"the {len(tasks)} tasks"
-    if min(counts.values()) < MIN_SEEDS:
-        seeds = ", ".join(f"{a}: {n}" for a, n in counts.items())
-        return Verdict(claim, "inconclusive", f"complete seeds on {where} ({seeds}); "
-                                              f"a verdict needs at least {MIN_SEEDS} per agent and task")
+    if short := _too_few_seeds(results, claim, tasks):
+        return short
     ea, eb = (success_estimate(results, a, tasks, step, reps) for a in (claim.agent, claim.baseline))
     sa, sb = (stack_by_task([list(results.success_at(a, t, step).values()) for t in tasks]) for a in (claim.agent, claim.baseline))
     d, dlo, dhi = stratified_bootstrap([sa, sb], lambda x, y: iqm_batched(x) - iqm_batched(y), reps)
@@ -55,6 +52,17 @@ def judge_success_claim(results: Results, claim: ClaimSpec, reps: int = 2000) ->
                           "floor): at this budget the data say that neither reaches the claimed level, not which "
                           "architecture is better")
     return verdict
+
+
+def _too_few_seeds(results: Results, claim: ClaimSpec, tasks: list[str]) -> Verdict | None:
+    """An inconclusive verdict naming the tasks that lack :data:`MIN_SEEDS` complete seeds of either agent, if any."""
+    missing = [t for t in tasks if t not in complete_tasks(results, [claim.agent, claim.baseline], MIN_SEEDS)]
+    if not missing:
+        return None
+    about = "the claim is about all of them" if len(tasks) > 1 else "a verdict needs them"
+    return Verdict(claim, "inconclusive", f"{len(missing)} of {len(tasks)} task{'s' if len(tasks) > 1 else ''} lack "
+                                          f"{MIN_SEEDS} complete seeds of {claim.agent} or {claim.baseline} "
+                                          f"({', '.join(missing)}); {about}")
 
 
 def _never_succeeded(results: Results, agent: str, tasks: list[str]) -> bool:
@@ -84,11 +92,8 @@ def judge_steps_claim(results: Results, claim: ClaimSpec, reps: int = 2000) -> V
     threshold = claim.threshold if claim.threshold is not None else suite.thresholds[0]
     pair = [claim.agent, claim.baseline]
     tasks = [claim.task] if claim.task else [t.name for t in suite.tasks]
-    missing = [t for t in tasks if t not in complete_tasks(results, pair, MIN_SEEDS)]
-    if missing:
-        return Verdict(claim, "inconclusive", f"{len(missing)} of {len(tasks)} tasks lack {MIN_SEEDS} complete seeds of "
-                                              f"{claim.agent} or {claim.baseline} ({', '.join(missing)}); the claim is "
-                                              f"about all of them")
+    if short := _too_few_seeds(results, claim, tasks):
+        return short
     ea, eb = (steps_estimate(results, a, tasks, threshold, reps) for a in pair)
     cover = f"{len(tasks)} task{'s' if len(tasks) > 1 else ''} ({', '.join(tasks)})"
     if ea.censored and eb.censored:
