@@ -3,7 +3,8 @@
 #   bash scripts/bench_queues.sh 150m     # each queue stops (with a checkpoint) after 150 minutes
 # Every command below is resumable and skips finished work, so the same call continues where the last one stopped.
 # Queue 1 is the quick-state grid (issue 6). Queue 2 runs the baselines' checks (issue 5) in order: DreamerV3 and the
-# decoupled WAM on reach-v3 to 100k steps, then the size1m DreamerV3 on DMC. Logs: runs/logs/queue{1,2}.log.
+# decoupled WAM on reach-v3 to 100k steps (complete since 2026-11-25, so skipped), then the size1m DreamerV3 on DMC.
+# Logs: runs/logs/queue{1,2}.log.
 # To stop early, send SIGTERM to the queues' python processes (pkill -TERM -f 'wam bench|wam_state.py|dv3_dmc.py'):
 # their runs write a checkpoint first.
 set -uo pipefail

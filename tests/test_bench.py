@@ -288,7 +288,7 @@ def test_success_claim_verdicts(tmp_path: Path, wam_final, dreamer_final, seeds,
     v = next(v for v in judge_claims(load_results(suite, tmp_path), reps=500) if v.claim.kind == "success")
     assert v.verdict == verdict, v.detail
     if seeds < MIN_SEEDS:
-        assert "lack 3 complete seeds of wam or dreamerv3 (panda-stack)" in v.detail
+        assert "1 of 1 task lacks 3 complete seeds of wam or dreamerv3 (panda-stack)" in v.detail
         assert v.label == "inconclusive at this scale"
     assert ("Neither agent succeeded" in v.detail) == (max(wam_final + dreamer_final) == 0 and seeds >= MIN_SEEDS)
 

@@ -60,7 +60,8 @@ def _too_few_seeds(results: Results, claim: ClaimSpec, tasks: list[str]) -> Verd
     if not missing:
         return None
     about = "the claim is about all of them" if len(tasks) > 1 else "a verdict needs them"
-    return Verdict(claim, "inconclusive", f"{len(missing)} of {len(tasks)} task{'s' if len(tasks) > 1 else ''} lack "
+    verb = "lack" if len(missing) > 1 else "lacks"
+    return Verdict(claim, "inconclusive", f"{len(missing)} of {len(tasks)} task{'s' if len(tasks) > 1 else ''} {verb} "
                                           f"{MIN_SEEDS} complete seeds of {claim.agent} or {claim.baseline} "
                                           f"({', '.join(missing)}); {about}")
 
