@@ -56,7 +56,8 @@ def judge_success_claim(results: Results, claim: ClaimSpec, reps: int = 2000) ->
 
 def _too_few_seeds(results: Results, claim: ClaimSpec, tasks: list[str]) -> Verdict | None:
     """An inconclusive verdict naming the tasks that lack :data:`MIN_SEEDS` complete seeds of either agent, if any."""
-    missing = [t for t in tasks if t not in complete_tasks(results, [claim.agent, claim.baseline], MIN_SEEDS)]
+    complete = set(complete_tasks(results, [claim.agent, claim.baseline], MIN_SEEDS))
+    missing = [t for t in tasks if t not in complete]
     if not missing:
         return None
     about = "the claim is about all of them" if len(tasks) > 1 else "a verdict needs them"
