@@ -1,10 +1,13 @@
 """Replay: windows never cross episodes, masks pad short episodes, save → load is exact."""
 
+import json
+
 import numpy as np
 import pytest
 
 from wam.agents.spec import EnvSpec
 from wam.data.replay import Replay
+from wam.io.pretrained import CheckpointError
 
 
 def fill(replay: Replay, lengths: list[int]) -> None:
@@ -57,3 +60,42 @@ def test_wrong_leading_dim_and_empty_sampling_raise():
         replay.sample(1, 2)
     with pytest.raises(ValueError, match="num_envs"):
         fill(replay, [1])
+
+
+def test_save_stores_only_written_rows_and_round_trips_after_a_wrap(tmp_path):
+    spec = EnvSpec({"state": [2]}, 2, False)
+    early = Replay(spec, capacity=100_000, num_envs=1)
+    fill(early, [10])
+    early.save(tmp_path / "early")
+    assert (tmp_path / "early" / "replay.safetensors").stat().st_size < 2_000  # 11 rows, not 100k
+    wrapped = Replay(spec, capacity=50, num_envs=1, seed=1)
+    fill(wrapped, [30, 30])  # 62 rows into 50: the ring has wrapped, so every row is stored
+    wrapped.save(tmp_path / "wrapped")
+    for source, directory in ((early, "early"), (wrapped, "wrapped")):
+        other = Replay(spec, capacity=source.per_env, num_envs=1, seed=99)
+        other.data["state"][:] = 7.0  # stale rows past the stored ones must not survive the load
+        other.load(tmp_path / directory)
+        for key in source.data:
+            assert np.array_equal(source.data[key], other.data[key]), (directory, key)
+        assert np.array_equal(source.head, other.head) and np.array_equal(source.count, other.count)
+
+
+def test_load_rejects_a_replay_of_another_capacity_or_with_bad_pointers(tmp_path):
+    spec = EnvSpec({"state": [2]}, 2, False)
+    replay = Replay(spec, capacity=50, num_envs=1)
+    fill(replay, [30, 30])
+    replay.save(tmp_path)
+    for capacity in (40, 60):
+        with pytest.raises(CheckpointError, match="capacity"):
+            Replay(spec, capacity=capacity, num_envs=1).load(tmp_path)
+    # A checkpoint from before the ring's size was recorded (it stored every row) still loads, into the same capacity.
+    meta = json.loads((tmp_path / "replay.json").read_text())
+    del meta["per_env"]
+    (tmp_path / "replay.json").write_text(json.dumps(meta))
+    Replay(spec, capacity=50, num_envs=1).load(tmp_path)
+    with pytest.raises(CheckpointError, match="capacity"):
+        Replay(spec, capacity=60, num_envs=1).load(tmp_path)
+    meta = (tmp_path / "replay.json").read_text().replace('"count": [50]', '"count": [51]')
+    (tmp_path / "replay.json").write_text(meta)
+    with pytest.raises(CheckpointError, match="inconsistent"):
+        Replay(spec, capacity=50, num_envs=1).load(tmp_path)

@@ -95,14 +95,20 @@ class Replay:
 
     # ------------------------------------------------------------------ persistence (no pickle)
     def save(self, directory: str | Path) -> None:
-        """Write buffers (safetensors) and pointers (JSON) into ``directory``."""
+        """Write buffers (safetensors) and pointers (JSON) into ``directory``.
+
+        Only the rows written so far are stored (until the ring wraps, rows past the fullest env's count are still
+        zeros), so a checkpoint early in a run with a large capacity stays small.
+        """
         from safetensors.numpy import save
 
         directory = Path(directory)
-        arrays = {k: np.ascontiguousarray(v) for k, v in self.data.items()}
+        rows = int(self.count.max())
+        arrays = {k: np.ascontiguousarray(v[:, :rows]) for k, v in self.data.items()}
         arrays = {k: (v.view(np.uint8) if v.dtype == bool else v) for k, v in arrays.items()}
         atomic_write_bytes(directory / "replay.safetensors", save(arrays))
-        meta = {"head": self.head.tolist(), "count": self.count.tolist(), "rng": self.rng.bit_generator.state}
+        meta = {"head": self.head.tolist(), "count": self.count.tolist(), "per_env": self.per_env,
+                "rng": self.rng.bit_generator.state}
         atomic_write_bytes(directory / "replay.json", json.dumps(meta).encode())
 
     def load(self, directory: str | Path) -> None:
@@ -116,8 +122,17 @@ class Replay:
         except (OSError, ValueError) as e:
             raise CheckpointError(f"cannot read replay from {directory} ({e}); resume without it or start a new run") from e
         for key, arr in self.data.items():
-            if key not in arrays or arrays[key].shape != arr.shape:
+            saved = arrays.get(key)
+            # Rows [0, n) of each env's ring are stored, the rest were never written. Checkpoints written before the
+            # ring's size was recorded stored every row, so their row count is the size.
+            per_env = meta.get("per_env", None if saved is None else saved.shape[1])
+            if saved is None or saved.shape[:1] + saved.shape[2:] != arr.shape[:1] + arr.shape[2:] or per_env != self.per_env:
                 raise CheckpointError(f"replay in {directory} does not match this run's spec/capacity (key {key!r})")
-            arr[...] = arrays[key].view(bool) if arr.dtype == bool else arrays[key]
-        self.head, self.count = np.asarray(meta["head"]), np.asarray(meta["count"])
+            arr[:, : saved.shape[1]] = saved.view(bool) if arr.dtype == bool else saved
+            arr[:, saved.shape[1]:] = 0
+        head, count = np.asarray(meta["head"]), np.asarray(meta["count"])
+        stored = min(a.shape[1] for a in arrays.values()) if arrays else 0
+        if head.shape != (self.num_envs,) or count.shape != (self.num_envs,) or int(count.max()) > stored:
+            raise CheckpointError(f"replay in {directory} is inconsistent (pointers {meta['count']} for {stored} stored rows)")
+        self.head, self.count = head, count
         self.rng.bit_generator.state = meta["rng"]
