@@ -1,6 +1,7 @@
 """Benchmark (issue: baselines): our DreamerV3 on DeepMind Control proprio tasks next to its published scores.
 
     python benchmarks/dv3_dmc.py run --tasks cartpole-swingup reacher-easy --seeds 0 [--max-minutes 9]
+    python benchmarks/dv3_dmc.py stash     # before a session ends: pack unfinished runs for git
     python benchmarks/dv3_dmc.py report
 
 The published curves are the per-seed scores of ``scores/dmc_proprio-dreamerv3.json.gz`` in danijar/dreamerv3,
@@ -15,7 +16,10 @@ holds a batch); here the first 64 decisions are random actions, so training star
 
 ``run`` is resumable: each call continues ``runs/dv3_dmc/<task>_<size>_s<seed>`` from its last checkpoint (every
 2500 decisions), and ``--max-minutes`` stops a call after that long (for machines lent in short slots); its curve is
-copied to ``benchmarks/results/dv3_dmc/`` after every call. ``--size size1m`` runs the same protocol with the
+copied to ``benchmarks/results/dv3_dmc/`` after every call. A run outlives the session that trains it only through
+git, since a new session may get a fresh checkout without ``runs/``: ``stash`` packs each unfinished run (checkpoint,
+logs; ~10 MB for ``size1m``) into ``benchmarks/stash/dv3_dmc/<run>.tar.gz`` to commit, ``run`` unpacks a stashed run
+whose folder is missing, and ``stash`` deletes the archives of finished runs. ``--size size1m`` runs the same protocol with the
 smallest model (the size the reference's current DMC proprio config uses; ~12 h per run on one CPU thread instead of
 days); the report keeps each size in its own column, since only ``size12m`` is the published setting. ``report``
 writes ``benchmarks/results/dv3_dmc.md`` and ``dv3_dmc.png`` from whatever exists. Our score is the mean return of
@@ -31,6 +35,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +46,7 @@ ROOT = Path(__file__).resolve().parent
 REFERENCE = ROOT / "reference" / "dreamerv3_dmc_proprio.json"
 RESULTS = ROOT / "results" / "dv3_dmc"
 RUNS = Path("runs/dv3_dmc")
+STASH = ROOT / "stash" / "dv3_dmc"
 REPEAT = 2
 
 
@@ -59,6 +65,12 @@ def protocol_flags(task: str, seed: int, size: str, steps: int, out: Path) -> li
 def run_one(task: str, seed: int, size: str, steps: int, max_minutes: float | None) -> None:
     """Start or continue one run (for at most ``max_minutes``) and copy its evaluation curve to the results."""
     out = RUNS / f"{task}_{size}_s{seed}"
+    archive = STASH / f"{out.name}.tar.gz"
+    if not out.exists() and archive.is_file():
+        print(f"unpacking the stashed run {archive}", flush=True)
+        RUNS.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(RUNS, filter="data")
     if (out / "checkpoint" / "COMPLETE").is_file():
         args = ["--resume", str(out)]
     else:
@@ -75,6 +87,29 @@ def run_one(task: str, seed: int, size: str, steps: int, max_minutes: float | No
         if (out / "eval.jsonl").is_file():
             RESULTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(out / "eval.jsonl", RESULTS / f"{task}_{size}_s{seed}.jsonl")
+
+
+def stash() -> None:
+    """Pack every unfinished run that has a checkpoint into ``STASH`` (to commit); drop archives of finished runs."""
+    for run in sorted(RUNS.glob("*_s*")) if RUNS.is_dir() else []:
+        archive = STASH / f"{run.name}.tar.gz"
+        if (run / "final").exists():
+            if archive.is_file():
+                archive.unlink()
+                print(f"{run.name}: finished, removed {archive}")
+            continue
+        if not (run / "checkpoint" / "COMPLETE").is_file():
+            print(f"{run.name}: no checkpoint yet, nothing to stash")
+            continue
+        STASH.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_suffix(".partial")
+        with tarfile.open(partial, "w:gz") as tar:
+            for item in ("config.json", "eval.jsonl", "metrics.jsonl", "checkpoint"):
+                if (run / item).exists():
+                    tar.add(run / item, arcname=f"{run.name}/{item}")
+        partial.replace(archive)
+        steps = json.loads((run / "checkpoint" / "counters.json").read_text()).get("env_steps", "?")
+        print(f"{run.name}: stashed at {steps} env steps -> {archive} ({archive.stat().st_size / 1e6:.1f} MB)")
 
 
 def sizes_run(task: str) -> list[str]:
@@ -141,9 +176,9 @@ def report() -> None:
 
 
 def main() -> None:
-    """CLI: ``run`` (resumable) or ``report``."""
+    """CLI: ``run`` (resumable), ``stash`` or ``report``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument("command", choices=["run", "stash", "report"])
     parser.add_argument("--tasks", nargs="+", default=["cartpole-swingup", "reacher-easy"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--size", default="size12m", help="DreamerV3 size preset (the published runs: size12m)")
@@ -151,6 +186,9 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop each call after this long (resumable)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, raise_interrupt)  # stop like Ctrl-C: the running training checkpoints first
+    if args.command == "stash":
+        stash()
+        return
     try:
         if args.command == "run":
             for seed in args.seeds:

@@ -4,7 +4,8 @@
 # Every command below is resumable and skips finished work, so the same call continues where the last one stopped.
 # Queue 1 is the quick-state grid (issue 6). Queue 2 runs the baselines' checks (issue 5) in order: DreamerV3 and the
 # decoupled WAM on reach-v3 to 100k steps (complete since 2026-11-25, so skipped), then the size1m DreamerV3 on DMC.
-# Logs: runs/logs/queue{1,2}.log.
+# Logs: runs/logs/queue{1,2}.log. Before the session ends, after the queues stop: `python benchmarks/dv3_dmc.py stash`
+# and commit benchmarks/stash/ (a fresh checkout has no runs/, so an unfinished DMC run lives on only through git).
 # To stop early, send SIGTERM to the queues' python processes (pkill -TERM -f 'wam bench|wam_state.py|dv3_dmc.py'):
 # their runs write a checkpoint first.
 set -uo pipefail
