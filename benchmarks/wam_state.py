@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wam.bench.aggregate import milestone_success
+from wam.bench.aggregate import milestone_value
 from wam.bench.process import raise_interrupt, start_run, stop_run
 from wam.bench.runner import running_pid
 
@@ -165,7 +165,7 @@ def summarize() -> None:
     for (agent, task), runs in sorted(curves.items()):
         cells = []
         for m in MILESTONES:
-            vals = [v for v in (milestone_success(c, m, EVAL_EVERY) for c in runs) if v is not None]
+            vals = [v for v in (milestone_value(c, m, EVAL_EVERY) for c in runs) if v is not None]
             cells.append(f"{np.mean(vals):.0%} (n={len(vals)})" if vals else "–")
         thr = [json.loads(p.read_text()) for p in RESULTS.glob(f"{agent}_{task}_s*.throughput.json")]
         def mean_of(key: str, fmt: str) -> str:

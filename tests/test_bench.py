@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from rliable import metrics as rl_metrics
 
-from wam.bench.aggregate import (MIN_SEEDS, improvement_batched, iqm, iqm_batched, load_results, probability_of_improvement,
+from wam.bench.aggregate import (MIN_SEEDS, RETURN, improvement_batched, iqm, iqm_batched, load_results, probability_of_improvement,
                                  seed_counts, steps_estimate, steps_ratio, stratified_bootstrap, success_estimate)
 from wam.bench.claims import judge_claims
 from wam.bench.process import run_to_end
@@ -247,6 +247,8 @@ def test_iqm_and_ci_of_known_numbers(tmp_path: Path):
     e = success_estimate(results, "wam", ["metaworld-reach-v3"], suite.budget, reps=500)
     assert e.point == pytest.approx(0.35)  # mean of the middle half: 0.2, 0.3, 0.4, 0.5
     assert e.lo < e.point < e.hi and e.seeds == 8 and e.tasks == 1
+    returns = success_estimate(results, "wam", ["metaworld-reach-v3"], suite.budget, reps=500, key=RETURN)
+    assert returns.point == pytest.approx(35.0)  # the curves' returns are 100 × success
 
 
 def test_steps_to_threshold_and_ratio(tmp_path: Path):
@@ -348,7 +350,7 @@ def test_report_from_synthetic_results(tmp_path: Path):
                                                   "act_ms_p50": 4.0, "act_ms_p95": 6.0}))
     out = write_report([suite], tmp_path / "results", tmp_path / "RESULTS.md", reps=200)
     text = out.read_text()
-    for heading in ("## Claims", "### Completeness", "### Success", "### Probability of improvement",
+    for heading in ("## Claims", "### Completeness", "### Success", "### Episode return", "### Probability of improvement",
                     "### Environment steps to reach a success threshold", "### Throughput"):
         assert heading in text, heading
     assert "**+23% on stacking** (suite `synth`): **" in text and "**15% fewer steps** (suite `synth`): **" in text

@@ -29,6 +29,8 @@ from wam.bench.suite import Suite
 
 #: Minimum seeds per cell before a claim can be anything but "inconclusive".
 MIN_SEEDS = 3
+#: Evaluation-row keys of the success rate (what claims and thresholds use) and of the mean episode return.
+SUCCESS, RETURN = "eval/success", "eval/return"
 
 
 @dataclass(frozen=True)
@@ -111,17 +113,17 @@ def stratified_bootstrap(arrays: list[np.ndarray], func: Callable[..., np.ndarra
 # ---------------------------------------------------------------- loading
 
 
-def milestone_success(rows: list[dict], step: int, eval_every: int) -> float | None:
-    """Success of a curve's evaluation at ``step``: the last row at or before it and less than ``eval_every`` before.
+def milestone_value(rows: list[dict], step: int, eval_every: int, key: str = SUCCESS) -> float | None:
+    """``key`` of a curve's evaluation at ``step``: the last row at or before it and less than ``eval_every`` before.
 
-    None when the curve has not got to ``step``, or its evaluation there is missing or has no success value.
+    None when the curve has not got to ``step``, or its evaluation there is missing or has no ``key`` value.
     """
     if not rows or rows[-1]["env_steps"] < step:
         return None
     before = [r for r in rows if r["env_steps"] <= step]
-    if not before or step - before[-1]["env_steps"] >= eval_every or before[-1].get("eval/success") is None:
+    if not before or step - before[-1]["env_steps"] >= eval_every or before[-1].get(key) is None:
         return None
-    return float(before[-1]["eval/success"])
+    return float(before[-1][key])
 
 
 @dataclass
@@ -131,18 +133,18 @@ class Results:
     suite: Suite
     curves: dict[str, dict[str, dict[int, list[dict]]]]
 
-    def success_at(self, agent: str, task: str, step: int) -> dict[int, float]:
-        """{seed: success of the evaluation at ``step``} over the seeds that got to ``step``.
+    def success_at(self, agent: str, task: str, step: int, key: str = SUCCESS) -> dict[int, float]:
+        """{seed: success (or another evaluation ``key``) of the evaluation at ``step``} over the seeds that got there.
 
         The evaluation is the last one at or before ``step`` and less than ``eval_every`` before it (vector envs can
-        overshoot a milestone by a few steps). A seed whose evaluation at ``step`` is missing or has no success value is
+        overshoot a milestone by a few steps). A seed whose evaluation at ``step`` is missing or has no such value is
         left out rather than given an older evaluation's score.
         """
         out = {}
         for seed, rows in sorted(self.curves.get(agent, {}).get(task, {}).items()):
-            success = milestone_success(rows, step, self.suite.eval_every)
-            if success is not None:
-                out[seed] = success
+            value = milestone_value(rows, step, self.suite.eval_every, key)
+            if value is not None:
+                out[seed] = value
         return out
 
     def complete_seeds(self, agent: str, task: str) -> list[int]:
@@ -190,9 +192,11 @@ def _counts(scores: np.ndarray) -> dict:
     return {"seeds": int(counts.min()), "max_seeds": int(counts.max())}
 
 
-def success_estimate(results: Results, agent: str, tasks: list[str], step: int, reps: int = 2000) -> Estimate | None:
-    """IQM success at ``step`` over ``tasks`` (one task = one cell), or None when a task has no seed there."""
-    columns = [list(results.success_at(agent, t, step).values()) for t in tasks]
+def success_estimate(results: Results, agent: str, tasks: list[str], step: int, reps: int = 2000,
+                     key: str = SUCCESS) -> Estimate | None:
+    """IQM success (or evaluation ``key``, e.g. :data:`RETURN`) at ``step`` over ``tasks`` (one task = one cell), or None
+    when a task has no seed there."""
+    columns = [list(results.success_at(agent, t, step, key).values()) for t in tasks]
     if not columns or any(not c for c in columns):
         return None
     scores = stack_by_task(columns)

@@ -10,22 +10,21 @@ from pathlib import Path
 import numpy as np
 
 from wam.bench.aggregate import (Estimate, Results, censor_value, complete_tasks, covered_tasks, is_finite, load_results,
-                                 probability_of_improvement, seed_counts, steps_estimate, steps_ratio, success_estimate)
+                                 probability_of_improvement, seed_counts, steps_estimate, steps_ratio, success_estimate, RETURN)
 from wam.bench.claims import Verdict, judge_claims
 from wam.bench.suite import Suite
 
 BASELINE = "dreamerv3"
 
 
-def _ci(e: Estimate | None, pct: bool = True) -> str:
-    """``point [lo, hi]`` of an estimate, as a percentage or a plain number."""
+def _ci(e: Estimate | None, pct: bool = True, digits: int = 2) -> str:
+    """``point [lo, hi]`` of an estimate, as a percentage or a plain number with ``digits`` decimals."""
     if e is None:
         return "–"
+    fmt = "{:.0%}" if pct else f"{{:.{digits}f}}"
     if (e.max_seeds or e.seeds) < 2:  # one run per task: the bootstrap has nothing to resample
-        return f"{e.point:.0%} [no CI]" if pct else f"{e.point:.2f} [no CI]"
-    if pct:
-        return f"{e.point:.0%} [{e.lo:.0%}, {e.hi:.0%}]"
-    return f"{e.point:.2f} [{e.lo:.2f}, {e.hi:.2f}]"
+        return f"{fmt.format(e.point)} [no CI]"
+    return f"{fmt.format(e.point)} [{fmt.format(e.lo)}, {fmt.format(e.hi)}]"
 
 
 def _k(steps: float) -> str:
@@ -91,6 +90,20 @@ def success_tables(results: Results, reps: int) -> list[str]:
     lines += ["Aggregate IQM success over the tasks each agent has reached that point on (`Kt×Ns` = tasks × seeds per task):",
               "", *_table(header, milestone_rows), ""]
     return lines
+
+
+def return_table(results: Results, reps: int) -> list[str]:
+    """IQM episode return per task at the budget: descriptive only (returns are on each task's own scale, so they are
+    not aggregated over tasks, and no claim uses them), but they show progress where every success rate is 0."""
+    suite = results.suite
+    agents = list(suite.agents)
+    rows = []
+    for task in suite.tasks:
+        cells = [success_estimate(results, a, [task.name], suite.budget, reps, key=RETURN) for a in agents]
+        rows.append([task.name, *[_ci(e, pct=False, digits=1) + (f" (n={e.n})" if e else "") for e in cells]])
+    return [f"Mean episode return of the evaluation at {suite.budget:,} env steps: IQM over seeds, 95% bootstrap CI. "
+            "Descriptive only: no claim uses it, and returns are not comparable across tasks.", "",
+            *_table(["task", *agents], rows), ""]
 
 
 def improvement_table(results: Results, reps: int) -> list[str]:
@@ -229,6 +242,7 @@ def suite_section(suite: Suite, results_root: Path, md_dir: Path, reps: int) -> 
     lines = [f"## Suite `{suite.name}`", "", *protocol_lines(suite), "### Completeness", "",
              "Complete seeds / pre-registered seeds per cell (✓ = complete; partial = a curve that stops before the budget: still training, or stopped and resumable).", "", *completeness_table(results), "",
              "### Success", "", *success_tables(results, reps), f"![{suite.name} curves]({os.path.relpath(png, md_dir)})", "",
+             "### Episode return", "", *return_table(results, reps),
              "### Probability of improvement", "", *improvement_table(results, reps),
              "### Environment steps to reach a success threshold", "", *steps_table(results, reps),
              "### Throughput", "", *throughput_table(suite, results_root)]
