@@ -358,6 +358,7 @@ def test_report_from_synthetic_results(tmp_path: Path):
     assert "| wam | state | 6 | 30.0 | 2.00 | 0.9 h | 700 | 4.0 / 6.0 |" in text
     png = tmp_path / "results" / "synth" / "success.png"
     assert png.read_bytes()[:4] == b"\x89PNG" and "(results/synth/success.png)" in text
+    assert (png.parent / "return.png").read_bytes()[:4] == b"\x89PNG" and "(results/synth/return.png)" in text
 
 
 # ---------------------------------------------------------------- end to end

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from wam.bench.aggregate import (Estimate, Results, censor_value, complete_tasks, covered_tasks, is_finite, load_results,
-                                 probability_of_improvement, seed_counts, steps_estimate, steps_ratio, success_estimate, RETURN)
+                                 probability_of_improvement, seed_counts, steps_estimate, steps_ratio, success_estimate, RETURN,
+                                 SUCCESS)
 from wam.bench.claims import Verdict, judge_claims
 from wam.bench.suite import Suite
 
@@ -171,8 +172,9 @@ def throughput_table(suite: Suite, results_root: Path) -> list[str]:
                       "act() ms p50 / p95"], rows), ""]
 
 
-def plot_curves(results: Results, path: Path, reps: int = 1000) -> Path:
-    """Success vs env steps, IQM over seeds with 95% CI bands: one panel per task plus an aggregate panel."""
+def plot_curves(results: Results, path: Path, reps: int = 1000, key: str = SUCCESS) -> Path:
+    """Success (or episode return, ``key=RETURN``) vs env steps, IQM over seeds with 95% CI bands: one panel per task,
+    plus an aggregate panel for success (returns are on each task's own scale, so they are not aggregated)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -180,7 +182,8 @@ def plot_curves(results: Results, path: Path, reps: int = 1000) -> Path:
     import matplotlib.ticker
 
     suite = results.suite
-    panels = [(t.name, [t.name]) for t in suite.tasks] + [("aggregate (IQM over tasks)", None)]
+    success = key == SUCCESS
+    panels = [(t.name, [t.name]) for t in suite.tasks] + ([("aggregate (IQM over tasks)", None)] if success else [])
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
@@ -190,7 +193,7 @@ def plot_curves(results: Results, path: Path, reps: int = 1000) -> Path:
             points = []  # (env steps, IQM, CI low, CI high)
             chosen = tasks if tasks is not None else [t.name for t in suite.tasks if results.seeds(agent, t.name)]
             for m in suite.milestones:
-                e = success_estimate(results, agent, chosen, m, reps) if chosen else None
+                e = success_estimate(results, agent, chosen, m, reps, key=key) if chosen else None
                 if e is not None:
                     points.append((m, e.point, e.lo, e.hi))
                     last = e
@@ -200,8 +203,9 @@ def plot_curves(results: Results, path: Path, reps: int = 1000) -> Path:
                 ax.fill_between(xs, los, his, color=colors[agent], alpha=0.2)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("env steps")
-        ax.set_ylabel("success rate")
-        ax.set_ylim(-0.05, 1.05)
+        ax.set_ylabel("success rate" if success else "episode return")
+        if success:
+            ax.set_ylim(-0.05, 1.05)
         ax.set_xlim(0, suite.budget)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: _k(x)))
         ax.grid(alpha=0.3)
@@ -209,7 +213,7 @@ def plot_curves(results: Results, path: Path, reps: int = 1000) -> Path:
             ax.legend(fontsize=7, loc="upper left")
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    fig.suptitle(f"{suite.name}: IQM success, 95% stratified-bootstrap CI", fontsize=11)
+    fig.suptitle(f"{suite.name}: IQM {'success' if success else 'episode return'}, 95% stratified-bootstrap CI", fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -239,10 +243,12 @@ def suite_section(suite: Suite, results_root: Path, md_dir: Path, reps: int) -> 
     results = load_results(suite, results_root)
     verdicts = judge_claims(results, reps)
     png = plot_curves(results, results_root / suite.name / "success.png", reps=min(reps, 1000))
+    returns_png = plot_curves(results, results_root / suite.name / "return.png", reps=min(reps, 1000), key=RETURN)
     lines = [f"## Suite `{suite.name}`", "", *protocol_lines(suite), "### Completeness", "",
              "Complete seeds / pre-registered seeds per cell (✓ = complete; partial = a curve that stops before the budget: still training, or stopped and resumable).", "", *completeness_table(results), "",
              "### Success", "", *success_tables(results, reps), f"![{suite.name} curves]({os.path.relpath(png, md_dir)})", "",
              "### Episode return", "", *return_table(results, reps),
+             f"![{suite.name} returns]({os.path.relpath(returns_png, md_dir)})", "",
              "### Probability of improvement", "", *improvement_table(results, reps),
              "### Environment steps to reach a success threshold", "", *steps_table(results, reps),
              "### Throughput", "", *throughput_table(suite, results_root)]
