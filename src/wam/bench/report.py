@@ -188,6 +188,8 @@ def plot_curves(results: Results, path: Path, reps: int = 1000, key: str = SUCCE
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     colors = {a: f"C{i}" for i, a in enumerate(suite.agents)}
+    # Distinct dashes and markers too: curves often coincide (e.g. all at 0%), and then only the top one would show.
+    styles = {a: (["-", "--", ":", "-."][i % 4], "osD^v"[i % 5]) for i, a in enumerate(suite.agents)}
     for ax, (title, tasks) in zip(axes.flat, panels):
         for agent in suite.agents:
             points = []  # (env steps, IQM, CI low, CI high)
@@ -199,7 +201,8 @@ def plot_curves(results: Results, path: Path, reps: int = 1000, key: str = SUCCE
                     last = e
             if points:
                 xs, ys, los, his = zip(*points)
-                ax.plot(xs, ys, color=colors[agent], label=f"{agent} (n={last.n})", marker="o", markersize=3)
+                ax.plot(xs, ys, color=colors[agent], label=f"{agent} (n={last.n})", linestyle=styles[agent][0],
+                        marker=styles[agent][1], markersize=4, markerfacecolor="none")
                 ax.fill_between(xs, los, his, color=colors[agent], alpha=0.2)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("env steps")
