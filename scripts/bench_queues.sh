@@ -11,6 +11,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LIMIT=${1:?"usage: bash scripts/bench_queues.sh DURATION (e.g. 150m)"}
+# A new session may get the same machine with its checkout laid anew: keep runs/ outside the checkout so that
+# checkpoints (and half-done runs) survive that. Set WAM_RUNS_HOME to choose where.
+if [[ ! -e runs ]]; then
+  mkdir -p "${WAM_RUNS_HOME:-$HOME/wam-runs}" && ln -s "${WAM_RUNS_HOME:-$HOME/wam-runs}" runs
+fi
 mkdir -p runs/logs
 
 # Queue 1: the three compared agents first (the claims need them), then the SAC reference row. The state tasks
