@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wam.bench.aggregate import (Estimate, Results, censor_value, complete_tasks, covered_tasks, is_finite, load_results,
-                                 probability_of_improvement, seed_counts, steps_estimate, steps_ratio, success_estimate, RETURN,
-                                 SUCCESS)
+from wam.bench.aggregate import (RETURN, SUCCESS, Estimate, Results, censor_value, complete_tasks, covered_tasks, is_finite,
+                                 load_results, probability_of_improvement, seed_counts, steps_estimate, steps_ratio,
+                                 success_estimate)
 from wam.bench.claims import Verdict, judge_claims
 from wam.bench.suite import Suite
 
