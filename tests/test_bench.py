@@ -18,7 +18,8 @@ from wam.bench.aggregate import (MIN_SEEDS, RETURN, improvement_batched, iqm, iq
 from wam.bench.claims import judge_claims
 from wam.bench.process import run_to_end
 from wam.bench.report import write_report
-from wam.bench.runner import BenchPaths, BenchRunner, expand_grid, read_curve, run_status, sync_curve, train_command
+from wam.bench.runner import (BenchPaths, BenchRunner, claim_lock, expand_grid, read_curve, run_status, sync_curve,
+                              train_command)
 from wam.bench.suite import SuiteError, load_suite, parse_suite
 
 SUITES = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"
@@ -156,6 +157,31 @@ def test_grid_expansion_and_commands(tmp_path: Path):
     assert run_status(suite, run, paths) == "running"
     paths.lock(suite, run).write_text("999999999\n")
     assert run_status(suite, run, paths) == "resume"
+
+
+def test_two_bench_calls_never_train_the_same_run(tmp_path: Path):
+    """A run whose lock another live process holds is skipped untouched; a stale lock is taken over."""
+    lock = tmp_path / "a" / "seed0.lock"
+    assert claim_lock(lock) and lock.read_text() == f"{os.getpid()}\n"
+    assert not claim_lock(lock)  # held by a live process (this one)
+    lock.write_text("")  # created an instant ago by another process that has not written its PID yet
+    assert not claim_lock(lock)
+    lock.write_text("999999999\n")  # left by a process that died
+    assert claim_lock(lock)
+
+    suite = load_suite("debug", SUITES)
+    paths = BenchPaths(tmp_path / "runs", tmp_path / "results")
+    run = expand_grid(suite, seeds=1)[0]
+    run_dir = paths.run_dir(suite, run)
+    (run_dir / "checkpoint").mkdir(parents=True)  # no COMPLETE: execute() would delete it before training
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        paths.lock(suite, run).write_text(f"{other.pid}\n")
+        assert BenchRunner(suite, paths).execute(run) is None
+        assert (run_dir / "checkpoint").is_dir() and paths.lock(suite, run).read_text() == f"{other.pid}\n"
+    finally:
+        other.kill()
+        other.wait()
 
 
 @pytest.mark.parametrize("on_sigterm, grace_s, returncode", [("exit(3)", 30.0, 3), ("None", 0.5, -9)])

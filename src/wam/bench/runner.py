@@ -143,6 +143,31 @@ def running_pid(lock: Path) -> int | None:
     return pid if _alive(pid) else None
 
 
+def claim_lock(lock: Path, fresh_s: float = 10.0) -> bool:
+    """Atomically make ``lock`` this process's (its PID inside); False when another live process holds it.
+
+    A lock left by a dead process is taken over. An empty lock younger than ``fresh_s`` seconds counts as held: its
+    owner has created it and is about to write its PID.
+    """
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                text, age = lock.read_text().strip(), time.time() - lock.stat().st_mtime
+            except FileNotFoundError:  # its owner just released it
+                continue
+            if running_pid(lock) is not None or (not text and age < fresh_s):
+                return False
+            lock.unlink(missing_ok=True)  # stale
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        return True
+    return False
+
+
 def run_status(suite: Suite, run: RunSpec, paths: BenchPaths) -> str:
     """``done`` (curve complete), ``running`` (by another ``wam bench``), ``resume`` (has a checkpoint) or ``new``."""
     if reached(read_curve(paths.curve(suite, run)), suite.budget):
@@ -219,17 +244,29 @@ class BenchRunner:
         env.setdefault("MUJOCO_GL", "egl")
         return env
 
-    def execute(self, run: RunSpec) -> bool:
-        """Train (or resume) one run, sync its curve and record its throughput; returns whether it succeeded."""
+    def execute(self, run: RunSpec) -> bool | None:
+        """Train (or resume) one run, sync its curve and record its throughput; returns whether it succeeded, or None
+        when another process trains (or has just finished) it: two ``wam bench`` calls on one suite share the work."""
         run_dir, log_path = self.paths.run_dir(self.suite, run), self.paths.log(self.suite, run)
+        lock = self.paths.lock(self.suite, run)
+        if not claim_lock(lock):
+            return None
+        if reached(read_curve(self.paths.curve(self.suite, run)), self.suite.budget):
+            lock.unlink(missing_ok=True)
+            return None
+        try:
+            return self._train(run, run_dir, log_path, lock)
+        finally:
+            lock.unlink(missing_ok=True)
+
+    def _train(self, run: RunSpec, run_dir: Path, log_path: Path, lock: Path) -> bool:
+        """The body of :meth:`execute`, with ``lock`` held."""
         if (run_dir / "checkpoint" / "COMPLETE").is_file():
             _check_protocol(self.suite, run, run_dir)
         elif run_dir.exists():
             shutil.rmtree(run_dir)  # killed before its first checkpoint: its partial logs would mix with the new run's
         cmd = train_command(self.suite, run, run_dir)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.paths.lock(self.suite, run)
-        lock.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("a") as log:
             log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
             log.flush()
@@ -244,7 +281,6 @@ class BenchRunner:
             finally:
                 with self._lock:
                     self._children.pop(run.key, None)
-                lock.unlink(missing_ok=True)
         rows = sync_curve(run_dir, self.paths.curve(self.suite, run))
         if code != 0 or not reached(rows, self.suite.budget):
             if not self._stopping:
@@ -332,7 +368,9 @@ class BenchRunner:
                     except Exception as e:  # one broken run must not stop the others
                         self.log(f"FAILED {run.key}: {e}")
                         ok = False
-                    outcome["finished" if ok else "failed"].append(run.key)
+                    if ok is None:
+                        self.log(f"skipped {run.key}: another process trains it (or has just finished it)")
+                    outcome["running elsewhere" if ok is None else "finished" if ok else "failed"].append(run.key)
                     bar.update(1)
                     if ok:
                         self.log(f"finished {run.key}")
