@@ -31,7 +31,7 @@ import numpy as np
 
 from wam.bench.aggregate import milestone_value
 from wam.bench.process import raise_interrupt, start_run, stop_run
-from wam.bench.runner import running_pid
+from wam.bench.process import running_pid
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "wam_state"

@@ -16,10 +16,9 @@ from rliable import metrics as rl_metrics
 from wam.bench.aggregate import (MIN_SEEDS, RETURN, improvement_batched, iqm, iqm_batched, load_results, probability_of_improvement,
                                  seed_counts, steps_estimate, steps_ratio, stratified_bootstrap, success_estimate)
 from wam.bench.claims import judge_claims
-from wam.bench.process import run_to_end
+from wam.bench.process import claim_lock, run_to_end
 from wam.bench.report import write_report
-from wam.bench.runner import (BenchPaths, BenchRunner, claim_lock, expand_grid, read_curve, run_status, sync_curve,
-                              train_command)
+from wam.bench.runner import BenchPaths, BenchRunner, expand_grid, read_curve, run_status, sync_curve, train_command
 from wam.bench.suite import SuiteError, load_suite, parse_suite
 
 SUITES = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"

@@ -5,11 +5,17 @@
 child in its parent's group would receive the group's signal *and* the one its parent forwards, and die in the middle
 of its checkpoint. Children started here get their own process group: every stop reaches them through their parent,
 once.
+
+A run being trained is marked by a lock file holding a PID (:func:`claim_lock`), so that two callers on one machine
+(two ``wam bench`` calls, or a benchmark script beside them) never train the same run.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
+from pathlib import Path
 from collections.abc import Sequence
 
 
@@ -48,3 +54,47 @@ def run_to_end(cmd: Sequence[str], timeout_s: float | None = None, grace_s: floa
     except (KeyboardInterrupt, subprocess.TimeoutExpired):
         stop_run(proc, grace_s)
         raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_pid(lock: Path) -> int | None:
+    """PID of the live process that holds ``lock``, or None (no lock, or a stale one)."""
+    try:
+        pid = int(lock.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def claim_lock(lock: Path, fresh_s: float = 10.0) -> bool:
+    """Atomically make ``lock`` this process's (its PID inside); False when another live process holds it.
+
+    A lock left by a dead process is taken over. An empty lock younger than ``fresh_s`` seconds counts as held: its
+    owner has created it and is about to write its PID.
+    """
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                text, age = lock.read_text().strip(), time.time() - lock.stat().st_mtime
+            except FileNotFoundError:  # its owner just released it
+                continue
+            if running_pid(lock) is not None or (not text and age < fresh_s):
+                return False
+            lock.unlink(missing_ok=True)  # stale
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        return True
+    return False

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from wam.bench.process import raise_interrupt, start_run
+from wam.bench.process import claim_lock, raise_interrupt, running_pid, start_run
 from wam.bench.suite import Suite, SuiteError, TaskSpec
 from wam.envs.registry import suggest
 from wam.io.metrics import read_jsonl
@@ -122,50 +122,6 @@ def sync_curve(run_dir: Path, target: Path) -> list[dict]:
 def reached(rows: list[dict], budget: int) -> bool:
     """Whether an evaluation curve got to the end of the budget."""
     return bool(rows) and int(rows[-1]["env_steps"]) >= budget
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def running_pid(lock: Path) -> int | None:
-    """PID of the live process that holds ``lock``, or None (no lock, or a stale one)."""
-    try:
-        pid = int(lock.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    return pid if _alive(pid) else None
-
-
-def claim_lock(lock: Path, fresh_s: float = 10.0) -> bool:
-    """Atomically make ``lock`` this process's (its PID inside); False when another live process holds it.
-
-    A lock left by a dead process is taken over. An empty lock younger than ``fresh_s`` seconds counts as held: its
-    owner has created it and is about to write its PID.
-    """
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                text, age = lock.read_text().strip(), time.time() - lock.stat().st_mtime
-            except FileNotFoundError:  # its owner just released it
-                continue
-            if running_pid(lock) is not None or (not text and age < fresh_s):
-                return False
-            lock.unlink(missing_ok=True)  # stale
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        return True
-    return False
 
 
 def run_status(suite: Suite, run: RunSpec, paths: BenchPaths) -> str:
