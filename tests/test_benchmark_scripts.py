@@ -58,3 +58,42 @@ def test_stash_removes_the_archive_of_a_finished_run(dv3_dmc):
     (run / "final").mkdir()
     dv3_dmc.stash()
     assert not any(dv3_dmc.STASH.iterdir())
+
+
+@pytest.fixture
+def throughput(tmp_path, monkeypatch):
+    """``benchmarks/throughput.py`` as a module, writing under ``tmp_path``."""
+    spec = importlib.util.spec_from_file_location("throughput_under_test", SCRIPTS / "throughput.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "OUT", tmp_path / "throughput.jsonl")
+    monkeypatch.setattr(module, "TABLE", tmp_path / "throughput.md")
+    return module
+
+
+def test_throughput_builds_agents_from_the_suite_flags_and_sizes_the_protocol(throughput, tmp_path):
+    from wam.bench.suite import load_suite
+
+    suite = load_suite("toy", SCRIPTS / "suites")
+    trainer = throughput.build_trainer(suite, "wam-decoupled", "toy-reach2d", tmp_path / "run", "cpu", capacity=500)
+    try:
+        assert trainer.cfg.agent == "wam" and trainer.cfg.wam.coupling == "decoupled"
+        assert trainer.cfg.train_ratio == suite.train_ratio_of("wam-decoupled") and trainer.cfg.threads == 1
+        rate, lengths = throughput.fill(trainer, 120)
+        assert rate > 0 and lengths == [50, 50]  # toy episodes last 50 steps
+        assert len(trainer.replay) == 120
+        assert throughput.update_seconds(trainer, 1) > 0
+        act = throughput.act_mean_ms(trainer, 5)
+        assert 0 < act["act_ms_p50"] <= act["act_ms_p95"]
+        out = throughput.derive(suite, "wam-decoupled", trainer, env_rate=1000.0,
+                                act={"act_ms_mean_with_env": 2.0}, update_s=0.5, episode=50.0)
+    finally:
+        trainer.close()
+    B, T = trainer.batch_size, trainer.seq_len
+    assert out["updates_per_100k"] == pytest.approx(100_000 * suite.train_ratio_of("wam-decoupled") / (B * T))
+    # 100k × (1 ms env + 1 ms act) + updates × 0.5 s; evaluation adds its episodes at 2 ms a step.
+    train_s = 100_000 * 0.002 + out["updates_per_100k"] * 0.5
+    assert out["hours_per_100k_train"] == pytest.approx(train_s / 3600)
+    eval_steps = (100_000 // suite.eval_every) * suite.eval_episodes * 50
+    assert out["hours_per_100k_with_eval"] == pytest.approx((train_s + eval_steps * 0.002) / 3600)

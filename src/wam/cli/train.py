@@ -26,6 +26,13 @@ class TrainArgs(TrainConfig):
     coupling: str | None = None
     """Shortcut for ``--wam.coupling`` (``coupled`` or ``decoupled``)."""
 
+    def to_config(self) -> TrainConfig:
+        """The :class:`TrainConfig` these flags describe (shortcuts applied; ``--resume`` is not read here)."""
+        fields = {k: getattr(self, k) for k in TrainConfig.__dataclass_fields__}
+        if self.coupling is not None:
+            fields["wam"] = replace(self.wam, coupling=self.coupling)
+        return TrainConfig(**fields)
+
 
 def _load_run_config(run_dir: Path) -> TrainConfig:
     path = run_dir / "config.json"
@@ -49,10 +56,7 @@ def train_cli(args: TrainArgs) -> dict[str, float]:
                                  "a budget can only grow")
             cfg = replace(cfg, steps=args.extend_to)
     else:
-        fields = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__}
-        if args.coupling is not None:
-            fields["wam"] = replace(args.wam, coupling=args.coupling)
-        cfg, resume = TrainConfig(**fields), False
+        cfg, resume = args.to_config(), False
     try:
         summary = train(cfg, resume=resume)
     except TrainingStopped as e:
