@@ -143,7 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suite", help="suite name under benchmarks/suites (e.g. quick-state)")
     parser.add_argument("--task", required=True, help="task key of the suite, e.g. metaworld-reach-v3")
-    parser.add_argument("--agents", nargs="+", default=None, help="default: every agent of the suite")
+    parser.add_argument("--agents", nargs="+", default=None, help="default: every agent the suite runs on the task")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--env-steps", type=int, default=1000, help="random env steps per agent and round")
     parser.add_argument("--act-steps", type=int, default=200)
@@ -153,7 +153,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     suite = load_suite(args.suite, ROOT / "suites")
-    agents = args.agents or list(suite.agents)
+    in_grid = [a for a in suite.agents if expand_grid(suite, seeds=1, agents=(a,), tasks=(args.task,))]
+    missing = [a for a in args.agents or [] if a not in in_grid]
+    if missing:
+        raise SystemExit(f"{missing} do not run on {args.task} in suite {suite.name}; its agents there: {in_grid}")
+    agents = args.agents or in_grid
     with tempfile.TemporaryDirectory() as tmp:
         trainers = {a: build_trainer(suite, a, args.task, Path(tmp) / a, args.device, capacity=args.env_steps * args.rounds + 1000)
                     for a in agents}

@@ -167,7 +167,10 @@ def throughput_table(suite: Suite, results_root: Path) -> list[str]:
     if not rows:
         return ["No finished runs yet.", ""]
     return ["Means over finished runs (each single-threaded, several side by side on a shared machine; wall-clock "
-            "includes evaluation; peak MiB = the training process's peak resident memory, replay included).", "",
+            "includes evaluation; peak MiB = the training process's peak resident memory, replay included). The runs "
+            "were trained on whichever machine a session had, and those differ by 2–4× in speed, so these means do not rank "
+            "the agents: [results/throughput.md](results/throughput.md) measures them side by side on one machine "
+            "(`benchmarks/throughput.py`).", "",
             *_table(["agent", "obs", "runs", "env steps/s", "updates/s", "wall-clock / 100k steps", "peak MiB",
                       "act() ms p50 / p95"], rows), ""]
 
