@@ -1,4 +1,5 @@
-"""Benchmark scripts' bookkeeping (no training): stashing unfinished DMC runs for the next session."""
+"""Benchmark scripts' bookkeeping (no training): stashing unfinished DMC runs for the next session, and the
+side-by-side throughput measurement."""
 
 import importlib.util
 import json
@@ -10,16 +11,22 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.fixture
-def dv3_dmc(tmp_path, monkeypatch):
-    """``benchmarks/dv3_dmc.py`` as a module, with its runs and stash folders under ``tmp_path``."""
-    spec = importlib.util.spec_from_file_location("dv3_dmc_under_test", SCRIPTS / "dv3_dmc.py")
+def load_script(name: str, monkeypatch, **paths: Path):
+    """``benchmarks/<name>.py`` imported as a module (for the test's duration only), with the module-level paths
+    named in ``paths`` redirected (e.g. ``RUNS=tmp_path / "runs"``)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
-    monkeypatch.setattr(module, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(module, "STASH", tmp_path / "stash")
+    for attr, path in paths.items():
+        monkeypatch.setattr(module, attr, path)
     return module
+
+
+@pytest.fixture
+def dv3_dmc(tmp_path, monkeypatch):
+    """``benchmarks/dv3_dmc.py`` as a module, with its runs and stash folders under ``tmp_path``."""
+    return load_script("dv3_dmc", monkeypatch, RUNS=tmp_path / "runs", STASH=tmp_path / "stash")
 
 
 def fake_run(runs: Path, name: str, finished: bool = False, checkpoint: bool = True) -> Path:
@@ -63,13 +70,7 @@ def test_stash_removes_the_archive_of_a_finished_run(dv3_dmc):
 @pytest.fixture
 def throughput(tmp_path, monkeypatch):
     """``benchmarks/throughput.py`` as a module, writing under ``tmp_path``."""
-    spec = importlib.util.spec_from_file_location("throughput_under_test", SCRIPTS / "throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    monkeypatch.setattr(module, "OUT", tmp_path / "throughput.jsonl")
-    monkeypatch.setattr(module, "TABLE", tmp_path / "throughput.md")
-    return module
+    return load_script("throughput", monkeypatch, OUT=tmp_path / "throughput.jsonl", TABLE=tmp_path / "throughput.md")
 
 
 def test_throughput_builds_agents_from_the_suite_flags_and_sizes_the_protocol(throughput, tmp_path):
