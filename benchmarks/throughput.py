@@ -37,9 +37,8 @@ import torch
 
 from wam.bench.runner import expand_grid, train_command
 from wam.bench.suite import load_suite
-from wam.constants import ACTION, IS_FIRST, IS_LAST, IS_TERMINAL, REWARD
 from wam.evaluation.latency import act_latency
-from wam.training.online import Trainer
+from wam.training.online import Trainer, replay_row
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "results" / "throughput.jsonl"
@@ -71,7 +70,7 @@ def fill(trainer: Trainer, steps: int) -> tuple[float, list[int]]:
     t0 = time.perf_counter()
     for _ in range(steps):
         action = np.stack([envs.single_action_space.sample() for _ in range(n)])
-        trainer.replay.add({**obs, ACTION: action, REWARD: reward, IS_FIRST: is_first, IS_LAST: is_last, IS_TERMINAL: is_terminal})
+        trainer.replay.add(replay_row(obs, action, reward, is_first, is_last, is_terminal))
         obs, r, terminated, truncated, _ = envs.step(action)
         done = terminated | truncated
         length += ~is_last
@@ -109,10 +108,10 @@ def derive(suite, agent: str, trainer: Trainer, env_rate: float, act: dict, upda
     episode length used for the evaluations (random-action episodes: an upper bound where success ends one early)."""
     ratio = suite.train_ratio_of(agent)
     updates = 100_000 * ratio / (trainer.batch_size * trainer.seq_len)
-    act_s = act["act_ms_mean_with_env"] / 1000.0 - 1.0 / env_rate  # act() alone, without its env step
-    train_s = 100_000 * (1.0 / env_rate + max(act_s, 0.0)) + updates * update_s
+    act_s = max(act["act_ms_mean_with_env"] / 1000.0 - 1.0 / env_rate, 0.0)  # act() alone, without its env step
+    train_s = 100_000 * (1.0 / env_rate + act_s) + updates * update_s
     eval_steps = (100_000 // suite.eval_every) * suite.eval_episodes * episode
-    return {"train_ratio": ratio, "updates_per_100k": updates, "hours_per_100k_train": train_s / 3600,
+    return {"act_ms_mean": 1000.0 * act_s, "train_ratio": ratio, "updates_per_100k": updates, "hours_per_100k_train": train_s / 3600,
             "hours_per_100k_with_eval": (train_s + eval_steps * act["act_ms_mean_with_env"] / 1000.0) / 3600,
             "eval_steps_per_100k": eval_steps}
 
@@ -179,12 +178,10 @@ def main() -> None:
         rows = []
         for agent in agents:
             med = {key: float(np.median(v)) for key, v in samples[agent].items()}
-            act = {"act_ms_p50": med["act_ms_p50"], "act_ms_p95": med["act_ms_p95"], "act_ms_mean_with_env": med["act_ms_mean_with_env"]}
-            act_ms = med["act_ms_mean_with_env"] - 1000.0 / med["env_steps_per_s"]
             rows.append({"suite": suite.name, "task": args.task, "agent": agent, "machine": args.machine, "device": args.device,
-                         "env_steps_per_s": med["env_steps_per_s"], "act_ms_mean": max(act_ms, 0.0), "act_ms_p50": med["act_ms_p50"],
+                         "env_steps_per_s": med["env_steps_per_s"], "act_ms_p50": med["act_ms_p50"],
                          "act_ms_p95": med["act_ms_p95"], "seconds_per_update": med["seconds_per_update"],
-                         **derive(suite, agent, trainers[agent], med["env_steps_per_s"], act, med["seconds_per_update"],
+                         **derive(suite, agent, trainers[agent], med["env_steps_per_s"], med, med["seconds_per_update"],
                                   float(np.mean(lengths[agent]))),
                          "episode_length": float(np.mean(lengths[agent])),
                          "rounds": args.rounds, "updates_timed": args.updates, "samples": samples[agent],

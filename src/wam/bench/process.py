@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def raise_interrupt(signum, frame) -> None:

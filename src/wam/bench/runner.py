@@ -207,10 +207,9 @@ class BenchRunner:
         lock = self.paths.lock(self.suite, run)
         if not claim_lock(lock):
             return None
-        if reached(read_curve(self.paths.curve(self.suite, run)), self.suite.budget):
-            lock.unlink(missing_ok=True)
-            return None
         try:
+            if reached(read_curve(self.paths.curve(self.suite, run)), self.suite.budget):
+                return None
             return self._train(run, run_dir, log_path, lock)
         finally:
             lock.unlink(missing_ok=True)

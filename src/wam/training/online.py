@@ -83,6 +83,14 @@ def build_agent(cfg: TrainConfig, spec: EnvSpec) -> Agent:
     return agent_cls(cfg.agent_config(), spec)
 
 
+def replay_row(obs: dict[str, np.ndarray], action: np.ndarray, reward: np.ndarray, is_first: np.ndarray,
+               is_last: np.ndarray, is_terminal: np.ndarray) -> dict[str, np.ndarray]:
+    """One step of every env as the replay stores it: the observation, the action taken from it (zero on an episode's
+    last row, where no action follows), and the reward and flags of the step that led to it."""
+    stored = np.where(is_last.reshape((len(is_last),) + (1,) * (action.ndim - 1)), 0, action)
+    return {**obs, ACTION: stored, REWARD: reward, IS_FIRST: is_first, IS_LAST: is_last, IS_TERMINAL: is_terminal}
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of this process, in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -174,8 +182,7 @@ class Trainer:
                     action = np.stack([self.envs.single_action_space.sample() for _ in range(n)])
                 else:
                     action, state = self.agent.act(obs, state, is_first)
-                stored = np.where(is_last.reshape((n,) + (1,) * (action.ndim - 1)), 0, action)
-                self.replay.add({**obs, ACTION: stored, REWARD: reward, IS_FIRST: is_first, IS_LAST: is_last, IS_TERMINAL: is_terminal})
+                self.replay.add(replay_row(obs, action, reward, is_first, is_last, is_terminal))
                 obs, r, terminated, truncated, info = self.envs.step(action)
                 live = ~is_last
                 c["env_steps"] += int(live.sum())
