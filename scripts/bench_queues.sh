@@ -5,7 +5,9 @@
 # Both queues walk the same list of `wam bench` calls; a run is claimed with a lock file before it starts, so the two
 # never train the same run and together they act as two workers (issue 6). Order: the quick-state grid's state tasks
 # for the three compared agents (~10-30 min a run), then its MiniWorld task (~0.5-1 h), then the pixel suite at 2 seeds
-# (~2 h a run), then the SAC reference rows. Queue 2 then continues the baselines' DMC check (issue 5).
+# (~2 h a run), then the SAC reference rows. Before the grid, each queue first trains one task of the baselines' DMC
+# check (issue 5: ~4-5 h a task on one core, the item nearest to done), queue 1 reacher-easy and queue 2 cartpole-swingup;
+# a finished DMC run skips at once.
 # A run stopped at the session's end resumes only on the same machine (runs/ lives outside the checkout), so start the
 # queues first thing and give them a limit that leaves time to commit.
 # Logs: runs/logs/queue{1,2}.log. Before the session ends, after the queues stop: `python benchmarks/dv3_dmc.py stash`
@@ -29,14 +31,12 @@ grid() {
   wam bench quick-pixels --jobs 1 --seeds 2
   wam bench quick-state --jobs 1 --seeds 3
 }
-queue1() { grid; }
-queue2() {
-  grid
-  python benchmarks/dv3_dmc.py run --size size1m --tasks cartpole-swingup reacher-easy --seeds 0
-}
+dmc() { python benchmarks/dv3_dmc.py run --size size1m --tasks "$1" --seeds 0; }
+queue1() { dmc reacher-easy; grid; }
+queue2() { dmc cartpole-swingup; grid; }
 
 export STATE_TASKS
-export -f grid queue1 queue2
+export -f dmc grid queue1 queue2
 nohup timeout -s TERM "$LIMIT" bash -c queue1 >> runs/logs/queue1.log 2>&1 &
 nohup timeout -s TERM "$LIMIT" bash -c queue2 >> runs/logs/queue2.log 2>&1 &
 echo "started 2 queues for $LIMIT; logs in runs/logs/queue1.log and runs/logs/queue2.log"

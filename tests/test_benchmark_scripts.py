@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -67,6 +68,16 @@ def test_stash_removes_the_archive_of_a_finished_run(dv3_dmc):
     assert not any(dv3_dmc.STASH.iterdir())
 
 
+def test_dmc_closeness_follows_the_fixed_rule(dv3_dmc):
+    steps = np.array([10_000, 20_000])
+    published = np.array([[10.0, 400.0], [30.0, 600.0]])  # 2 seeds × 2 points
+    assert dv3_dmc.closeness(published, steps, {}) == "no evaluation yet"
+    assert "in progress (reached 10k of 20k frames); 1 of its 1 points" in dv3_dmc.closeness(published, steps, {10_000: [20.0]})
+    assert "**within**" in dv3_dmc.closeness(published, steps, {10_000: [50.0], 20_000: [500.0]})
+    assert "**above**" in dv3_dmc.closeness(published, steps, {20_000: [700.0]})
+    assert "**below (a bug to look for)**" in dv3_dmc.closeness(published, steps, {20_000: [100.0, 200.0]})
+
+
 @pytest.fixture
 def throughput(tmp_path, monkeypatch):
     """``benchmarks/throughput.py`` as a module, writing under ``tmp_path``."""
@@ -98,3 +109,4 @@ def test_throughput_builds_agents_from_the_suite_flags_and_sizes_the_protocol(th
     assert out["hours_per_100k_train"] == pytest.approx(train_s / 3600)
     eval_steps = (100_000 // suite.eval_every) * suite.eval_episodes * 50
     assert out["hours_per_100k_with_eval"] == pytest.approx((train_s + eval_steps * 0.002) / 3600)
+
