@@ -147,6 +147,29 @@ def load_curves() -> dict[tuple[str, str], list[list[dict]]]:
     return curves
 
 
+def seeded_note(records: list[dict]) -> list[str]:
+    """Markdown lines saying which runs continued a finished ``wam bench`` run, grouped by suite folder and capacity.
+
+    ``records`` are throughput records with a ``name`` (``<agent>_<task>_s<seed>``); a run whose source folder is not
+    ``<suite folder>/<agent>/metaworld-<task>/seed<seed>`` is listed with its source spelled out.
+    """
+    groups: dict[tuple[str, int], list[str]] = {}
+    for record in records:
+        if "seeded_from" not in record:
+            continue
+        source = Path(record["seeded_from"])
+        agent, rest = record["name"].split("_", 1)
+        task, seed = rest.rsplit("_s", 1)
+        usual = source.parts[-3:] == (agent, f"metaworld-{task}", f"seed{seed}")
+        folder = str(source.parents[2]) if usual else str(source)
+        groups.setdefault((folder, record["replay_capacity"]), []).append(f"`{record['name']}`")
+    if not groups:
+        return []
+    parts = [f"from `{folder}` ({', '.join(names)}), replay capacity {capacity:,} rows, so the oldest rows are dropped "
+             f"from ≈{capacity * 500 // 501:,} env steps on" for (folder, capacity), names in sorted(groups.items())]
+    return ["", "Runs continued from a finished `wam bench` run of the same agent, task and seed (`--from-suite`; up to "
+            "that run's budget the curve is that run's; a 500-step episode takes 501 replay rows): " + "; ".join(parts) + "."]
+
 
 def summarize() -> None:
     """Write the Markdown table and the PNG plot from the results folder."""
@@ -175,16 +198,8 @@ def summarize() -> None:
         lines.append(f"| {agent} | {task} | " + " | ".join(cells) + f" | {mean_of('charts/env_steps_per_s', '.1f')} | "
                      f"{mean_of('charts/updates_per_s', '.2f')} | {mean_of('wall_clock_s', '.0f')} | {mean_of('charts/peak_memory_mb', '.0f')} | "
                      f"{mean_of('act_ms_p50', '.1f')} / {mean_of('act_ms_p95', '.1f')} |")
-    seeded = []
-    for path in sorted(RESULTS.glob("*.throughput.json")):
-        record = json.loads(path.read_text())
-        if "seeded_from" in record:
-            seeded.append(f"`{path.name.removesuffix('.throughput.json')}` from `{record['seeded_from']}` "
-                          f"(replay capacity {record['replay_capacity']:,} rows; 500-step episodes take 501 rows each, so the "
-                          f"oldest are dropped from ≈{record['replay_capacity'] * 500 // 501:,} env steps on)")
-    if seeded:
-        lines += ["", "Runs continued from a finished `wam bench` run (`--from-suite`; up to that run's budget the curve is that run's): "
-                  + "; ".join(seeded) + "."]
+    lines += seeded_note([json.loads(path.read_text()) | {"name": path.name.removesuffix(".throughput.json")}
+                          for path in sorted(RESULTS.glob("*.throughput.json"))])
     (ROOT / "results" / "wam_state.md").write_text("\n".join(lines) + "\n")
     tasks = sorted({t for _, t in curves})
     if not tasks:

@@ -1,5 +1,5 @@
-"""Benchmark scripts' bookkeeping (no training): stashing unfinished DMC runs for the next session, and the
-side-by-side throughput measurement."""
+"""Benchmark scripts' bookkeeping (no training): stashing unfinished DMC runs for the next session, how the DMC report
+judges closeness, the side-by-side throughput measurement, and the provenance note of continued MetaWorld runs."""
 
 import importlib.util
 import json
@@ -110,3 +110,18 @@ def test_throughput_builds_agents_from_the_suite_flags_and_sizes_the_protocol(th
     eval_steps = (100_000 // suite.eval_every) * suite.eval_episodes * 50
     assert out["hours_per_100k_with_eval"] == pytest.approx((train_s + eval_steps * 0.002) / 3600)
 
+
+
+def test_wam_state_note_groups_continued_runs(monkeypatch):
+    wam_state = load_script("wam_state", monkeypatch)
+    records = [{"name": "wam_reach-v3_s0", "seeded_from": "runs/bench/quick-state/wam/metaworld-reach-v3/seed0",
+                "replay_capacity": 50_000},
+               {"name": "wam_reach-v3_s1", "seeded_from": "runs/bench/quick-state/wam/metaworld-reach-v3/seed1",
+                "replay_capacity": 50_000},
+               {"name": "wam_push-v3_s0", "seeded_from": "elsewhere/run7", "replay_capacity": 10_000},
+               {"name": "wam_reach-v3_s2"}]  # trained from scratch: not listed
+    assert wam_state.seeded_note(records[3:]) == []
+    note = wam_state.seeded_note(records)[1]
+    assert "from `runs/bench/quick-state` (`wam_reach-v3_s0`, `wam_reach-v3_s1`), replay capacity 50,000 rows" in note
+    assert "from `elsewhere/run7` (`wam_push-v3_s0`), replay capacity 10,000 rows" in note
+    assert "s2" not in note
