@@ -28,8 +28,9 @@ def test_train_then_eval_then_resume(tmp_path: Path):
     run = tmp_path / "run"
     every_40 = [("40" if prev == "--eval-every" else flag) for prev, flag in zip([None, *FAST], FAST)]
     out = wam("train", *every_40, *TINY_WAM, "--steps", "40", "--out", str(run))
-    assert "final: success" in out.stdout
-    for name in ("config.json", "metrics.jsonl", "eval.jsonl", "final/model.safetensors", "final/config.json", "checkpoint/COMPLETE"):
+    assert "final: success" in out.stdout and f"curves: {run / 'curves.png'}" in out.stdout
+    for name in ("config.json", "metrics.jsonl", "eval.jsonl", "final/model.safetensors", "final/config.json", "checkpoint/COMPLETE",
+                 "curves.png"):
         assert (run / name).exists(), name
     metrics = read_jsonl(run / "metrics.jsonl")
     assert metrics[-1]["charts/updates"] > 0 and "loss/dyn" in metrics[-1]

@@ -1,4 +1,4 @@
-"""The ``wam`` command: ``train``, ``eval``, ``data collect`` and ``bench`` — flags generated from dataclasses by tyro."""
+"""The ``wam`` command: ``train``, ``eval``, ``plot``, ``data collect`` and ``bench`` — flags generated from dataclasses by tyro."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     from wam.cli.data import CollectArgs, collect_cli
     from wam.cli.evaluate import EvalArgs, eval_cli
+    from wam.cli.plot import PlotArgs, plot_cli
     from wam.cli.train import TrainArgs, train_cli
 
-    commands = {"train": (TrainArgs, train_cli), "eval": (EvalArgs, eval_cli), "data collect": (CollectArgs, collect_cli)}
+    commands = {"train": (TrainArgs, train_cli), "eval": (EvalArgs, eval_cli), "plot": (PlotArgs, plot_cli),
+                "data collect": (CollectArgs, collect_cli)}
     try:
         from wam.cli.bench import BenchArgs, bench_cli
 

@@ -64,4 +64,15 @@ def train_cli(args: TrainArgs) -> dict[str, float]:
         raise SystemExit(128 + e.signum) from None
     print(f"final: success {summary['eval/success']:.0%} return {summary['eval/return']:.1f} "
           f"({summary['eval/episodes']:.0f} episodes, {summary['env_steps']:.0f} env steps) -> {cfg.out}")
+    _plot_curves(Path(cfg.out))
     return summary
+
+
+def _plot_curves(run_dir: Path) -> None:
+    """Draw the finished run's curves into ``curves.png``; a failure here is reported, never fatal (training is saved)."""
+    from wam.evaluation.plots import plot_runs
+
+    try:
+        print(f"curves: {plot_runs([run_dir], run_dir / 'curves.png')}")
+    except Exception as e:  # noqa: BLE001 — the run is complete; `wam plot` can retry
+        print(f"wam: could not plot the curves ({type(e).__name__}: {e}); retry with `wam plot {run_dir}`", file=sys.stderr)
