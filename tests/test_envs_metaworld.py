@@ -44,6 +44,19 @@ def test_depth_is_metric_and_in_range(pixel_env):
     assert 0.3 < table < 3.0, f"the table should be roughly a metre from the camera, got {table:.2f} m"
 
 
+
+def test_antialias_off_changes_only_rgb_edges_and_leaves_the_model_as_it_was(pixel_env):
+    on, _ = pixel_env.reset(seed=0)
+    env = make("metaworld/reach-v3", obs=("rgb", "depth"), image_size=64, seed=0, antialias=False)
+    try:
+        off, _ = env.reset(seed=0)
+        assert np.array_equal(on["depth"], off["depth"])
+        changed = np.any(on["rgb"] != off["rgb"], -1).mean()
+        assert 0 < changed < 0.5, f"without anti-aliasing only edge pixels should differ, got {changed:.0%}"
+        assert env.unwrapped.sim.model.vis.quality.offsamples == 4, "other renderers of the model keep MuJoCo's default"
+    finally:
+        env.close()
+
 def test_seeding_is_deterministic():
     def rollout(seed: int):
         env = make("metaworld/reach-v3", obs="state", seed=seed, max_episode_steps=10)

@@ -1,6 +1,7 @@
 """Checkpoint I/O: nested state without pickle, atomic writes, config round trips, clear errors."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -36,6 +37,10 @@ def test_train_config_round_trips_through_json():
     cfg = TrainConfig(env="metaworld/push-v3", obs=("proprio", "rgb"), steps=123)
     again = config_from_dict(TrainConfig, json.loads(json.dumps(config_to_dict(cfg))))
     assert again == cfg
+    # A run saved before a field existed loads with its default (runs predating `antialias` were anti-aliased).
+    old = {k: v for k, v in config_to_dict(replace(cfg, antialias=False)).items() if k != "antialias"}
+    assert config_from_dict(TrainConfig, old).env_config().antialias is True
+    assert replace(cfg, antialias=False).env_config().antialias is False
 
 
 def test_unknown_config_fields_and_bad_json_raise(tmp_path):

@@ -27,6 +27,10 @@ class EnvConfig:
     """Camera name for image observations; ``None`` keeps the suite default."""
     reward_type: str = "dense"
     """``dense`` or ``sparse`` for suites that offer both (panda)."""
+    antialias: bool = True
+    """Multisample anti-aliasing of MuJoCo camera images (MuJoCo's default). Off renders RGB several times faster on
+    a software renderer (``benchmarks/render_speed.py``), with jagged edges; depth is unchanged. MuJoCo suites only
+    (MetaWorld, DMC, PointMaze); the others ignore it."""
 
     def __post_init__(self) -> None:
         self.obs = tuple(self.obs)

@@ -82,7 +82,8 @@ class DMCEnv(gym.Env):
         physics = self._env.physics
         self._camera_id = self._camera(cfg.camera, physics)
         needs_camera = RGB in cfg.obs or DEPTH in cfg.obs
-        self._cam = MujocoCamera(physics.model.ptr, physics.data.ptr, self._camera_id, cfg.image_size) if needs_camera else None
+        self._cam = (MujocoCamera(physics.model.ptr, physics.data.ptr, self._camera_id, cfg.image_size, antialias=cfg.antialias)
+                     if needs_camera else None)
         self._render_cam: MujocoCamera | None = None
         self._horizon = EPISODE_STEPS if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.action_repeat
         self._steps = 0

@@ -59,7 +59,8 @@ class MetaWorldEnv(gym.Env):
             self._envs.append(env)
             self._goals.append([t for t in bench.train_tasks if t.env_name == name])
             if needs_camera:
-                self._cameras.append(MujocoCamera(env.model, env.data, camera, cfg.image_size, flip=camera in _FLIPPED_CAMERAS))
+                self._cameras.append(MujocoCamera(env.model, env.data, camera, cfg.image_size, flip=camera in _FLIPPED_CAMERAS,
+                                                  antialias=cfg.antialias))
         self._render_camera: MujocoCamera | None = None
         self._active = 0
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)

@@ -97,7 +97,8 @@ class PointMazeEnv(gym.Env):
         self._render_camera: MujocoCamera | None = None
         if RGB in cfg.obs or DEPTH in cfg.obs:
             model.vis.global_.fovy = _TOPDOWN_FOVY_DEG
-            self._camera = MujocoCamera(model, self._env.data, _topdown_camera(self._env.maze), cfg.image_size)
+            self._camera = MujocoCamera(model, self._env.data, _topdown_camera(self._env.maze), cfg.image_size,
+                                        antialias=cfg.antialias)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.observation_space = dict_obs_space(cfg.obs, cfg.image_size, {PROPRIO: PROPRIO_DIM, STATE: STATE_DIM})
 

@@ -1,6 +1,7 @@
 """Headless MuJoCo camera: upright RGB and metric depth from one renderer, shadows off for speed.
 
-Shadows cost ~35 ms per frame on Mesa's software renderer; robot learning at 64×64 does not need them.
+Shadows cost ~35 ms per frame on Mesa's software renderer; robot learning at 64×64 does not need them. Multisample
+anti-aliasing (MuJoCo's default, kept unless ``antialias=False``) is most of what an RGB frame still costs there.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def configure_headless_gl() -> None:
 class MujocoCamera:
     """Render RGB (uint8, H×W×3) and depth (float32 metres, H×W×1) from a named camera of a MuJoCo model."""
 
-    def __init__(self, model, data, camera: str | int, size: int, flip: bool = False):
+    def __init__(self, model, data, camera: str | int, size: int, flip: bool = False, antialias: bool = True):
         import mujoco
 
         self._mujoco = mujoco
@@ -34,7 +35,13 @@ class MujocoCamera:
         # The offscreen buffer must be at least as large as the image.
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, size)
         model.vis.global_.offheight = max(model.vis.global_.offheight, size)
-        self._renderer = mujoco.Renderer(model, height=size, width=size)
+        samples = model.vis.quality.offsamples
+        if not antialias:  # the GL context reads the sample count when it is made: restore it for other renderers
+            model.vis.quality.offsamples = 0
+        try:
+            self._renderer = mujoco.Renderer(model, height=size, width=size)
+        finally:
+            model.vis.quality.offsamples = samples
         self._scene_option = mujoco.MjvOption()
         # Free the GL context before MuJoCo's own exit hook tears EGL down (else noisy errors at exit):
         # atexit runs hooks last-registered-first, and this one is registered after mujoco's.

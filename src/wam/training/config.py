@@ -30,6 +30,9 @@ class TrainConfig:
     """Camera for image observations; ``None`` keeps the suite default."""
     reward_type: str = "dense"
     """``dense`` or ``sparse`` where a suite offers both."""
+    antialias: bool = True
+    """Anti-aliased MuJoCo camera images (MuJoCo's default; the benchmark suites keep it). ``--no-antialias``
+    renders RGB several times faster on CPU (see ``benchmarks/render_speed.py``)."""
     agent: str = "wam"
     """Agent: ``wam`` (use ``--wam.coupling decoupled`` for the ablation), ``dreamerv3`` or ``sac`` (model-free
     reference; vector observations)."""
@@ -97,7 +100,7 @@ class TrainConfig:
         """The :class:`EnvConfig` of this run (``seed_offset`` separates evaluation from training envs)."""
         return EnvConfig(name=self.env, obs=tuple(self.obs), image_size=self.image_size, seed=self.seed + seed_offset,
                          action_repeat=self.action_repeat, max_episode_steps=self.max_episode_steps, camera=self.camera,
-                         reward_type=self.reward_type)
+                         reward_type=self.reward_type, antialias=self.antialias)
 
     def agent_config(self):
         """The selected agent's own config."""
