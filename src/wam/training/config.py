@@ -32,7 +32,7 @@ class TrainConfig:
     """``dense`` or ``sparse`` where a suite offers both."""
     antialias: bool = True
     """Anti-aliased MuJoCo camera images (MuJoCo's default; the benchmark suites keep it). ``--no-antialias``
-    renders RGB several times faster on CPU (see ``benchmarks/render_speed.py``)."""
+    made 64×64 RGB-D steps 2.6–4× faster on CPU (``benchmarks/render_speed.py``); depth is unchanged."""
     agent: str = "wam"
     """Agent: ``wam`` (use ``--wam.coupling decoupled`` for the ablation), ``dreamerv3`` or ``sac`` (model-free
     reference; vector observations)."""
