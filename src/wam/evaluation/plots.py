@@ -78,10 +78,7 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metrics: tuple[str, .
     metric matching ``metrics`` (default :data:`DEFAULT_METRICS`, those the runs have). Raises ``ValueError`` for a
     folder that is not a run, or when a pattern given matches no metric of any run (naming the metrics there are).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend and figures alone
 
     if not run_dirs:
         raise ValueError("no run folder given")
@@ -91,7 +88,8 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metrics: tuple[str, .
         raise ValueError(f"nothing to plot in {', '.join(str(d) for d in run_dirs)} yet: no evaluation and no training metric")
     cols = min(columns, len(panels))
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    fig = Figure(figsize=(4 * cols, 3 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     labels = _labels([d for d, _, _ in runs])
     for ax, (key, source) in zip(axes.flat, panels):
         for label, (_, evals, train) in zip(labels, runs):
@@ -108,14 +106,17 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metrics: tuple[str, .
         ax.set_visible(False)
     legend_rows = 0
     if len(runs) > 1:
-        handles, names = axes.flat[0].get_legend_handles_labels()
+        lines = {}  # one entry per run, from whichever panel has its line
+        for ax in axes.flat:
+            for handle, name in zip(*ax.get_legend_handles_labels()):
+                lines.setdefault(name, handle)
+        names = [n for n in labels if n in lines]
         legend_rows = -(-len(names) // 2)
-        fig.legend(handles, names, loc="lower center", ncol=2, fontsize=8)
+        fig.legend([lines[n] for n in names], names, loc="lower center", ncol=2, fontsize=8)
     fig.tight_layout(rect=(0, min(0.3, 0.08 * legend_rows / rows), 1, 1))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
-    plt.close(fig)
     return out
 
 
