@@ -5,7 +5,8 @@ session, two such runs side by side made 2.5 updates/s each (``benchmarks/result
 need ~2.8 h of GPU. This script shows where an update's time goes: it times full updates on a random batch shaped
 like DMC proprio training (B=16, T=64, a 5-d observation, a 1-d action) and counts the operator calls of one update
 (``torch.profiler``). When seconds per update is close to operators × the per-operator dispatch cost, the update is
-bound by Python / dispatch overhead (fixable with CUDA graphs or ``torch.compile``), not by arithmetic.
+bound by Python / dispatch overhead (fixable with CUDA graphs or ``torch.compile``), not by arithmetic; the row's
+``matmul_share`` (the profiled time's share in matrix products) tells the same from the other side.
 
     python benchmarks/dv3_update_speed.py --sizes debug size1m --updates 3
     python benchmarks/dv3_update_speed.py --device cuda --sizes size1m size12m --updates 20 --profile
@@ -31,6 +32,7 @@ from wam.agents.spec import EnvSpec
 from wam.data.synthetic import random_batch
 
 OUT = Path(__file__).resolve().parent / "results" / "dv3_update_speed.jsonl"
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
 
 def _sync(device: str) -> None:
@@ -59,6 +61,10 @@ def measure(size: str, updates: int, device: str = "cpu", profile: bool = False)
     operators = sum(e.count for e in events if e.key.startswith("aten::"))
     kernels = sum(e.count for e in events if getattr(e, "device_type", None) is not None
                   and str(e.device_type).endswith("CUDA") and not e.key.startswith("aten::"))
+    # Share of the profiled time spent in matrix products: high means arithmetic-bound, low means overhead-bound.
+    timed = "self_device_time_total" if device.startswith("cuda") else "self_cpu_time_total"
+    total = sum(getattr(e, timed, 0) for e in events) or 1
+    matmul_share = sum(getattr(e, timed, 0) for e in events if e.key in MATMUL_OPS) / total
     if profile:
         sort = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
         print(events.table(sort_by=sort, row_limit=20))
@@ -70,7 +76,8 @@ def measure(size: str, updates: int, device: str = "cpu", profile: bool = False)
     params = sum(p.numel() for p in agent.parameters() if p.requires_grad)
     return {"size": size, "params": params, "batch": [cfg.batch_size, cfg.seq_len], "seconds_per_update": round(seconds, 4),
             "updates": updates, "aten_ops_per_update": operators, "cuda_kernels_per_update": kernels,
-            "us_per_op": round(1e6 * seconds / max(operators, 1), 2), "device": device,
+            "us_per_op": round(1e6 * seconds / max(operators, 1), 2), "matmul_share": round(matmul_share, 3),
+            "device": device,
             "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
             "threads": torch.get_num_threads(), "load_avg_1min": round(os.getloadavg()[0], 2),
             "torch": torch.__version__, "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
