@@ -61,10 +61,11 @@ def measure(name: str, steps: int, seed: int = 0, image_size: int = 64) -> list[
         finally:
             env.close()
     on, off = first["rgbd, anti-aliased"], first["rgbd, no anti-aliasing"]
-    rgb_diff = int(np.abs(on["rgb"].astype(int) - off["rgb"].astype(int)).max())
+    comparison = {"rgb_max_diff": int(np.abs(on["rgb"].astype(int) - off["rgb"].astype(int)).max()),
+                  "rgb_pixels_changed": float(np.mean(np.any(on["rgb"] != off["rgb"], -1))),
+                  "depth_identical": bool(np.array_equal(on["depth"], off["depth"]))}
     for row in rows[1:]:
-        row.update(rgb_max_diff=rgb_diff, rgb_pixels_changed=float(np.mean(np.any(on["rgb"] != off["rgb"], -1))),
-                   depth_identical=bool(np.array_equal(on["depth"], off["depth"])))
+        row.update(comparison)
     return rows
 
 

@@ -27,7 +27,7 @@ from typing import Callable
 from wam.bench.process import claim_lock, raise_interrupt, running_pid, start_run
 from wam.bench.suite import Suite, SuiteError, TaskSpec
 from wam.envs.registry import suggest
-from wam.io.metrics import read_jsonl
+from wam.io.metrics import last_row_per_step, read_jsonl
 from wam.io.pretrained import atomic_write_bytes
 
 
@@ -104,8 +104,7 @@ def read_curve(path: Path) -> list[dict]:
     """Evaluation rows sorted by env steps, one per env-step count (a resumed run's re-evaluation wins)."""
     if not Path(path).is_file():
         return []
-    rows = {int(r["env_steps"]): r for r in read_jsonl(path) if r.get("env_steps") is not None}
-    return [rows[k] for k in sorted(rows)]
+    return last_row_per_step(read_jsonl(path), "env_steps")
 
 
 def sync_curve(run_dir: Path, target: Path) -> list[dict]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 from pathlib import Path
 
-from wam.io.metrics import read_jsonl
+from wam.io.metrics import last_row_per_step, read_jsonl
 
 EVAL_KEYS = ("eval/success", "eval/return")
 DEFAULT_METRICS = ("train/return", "loss/*")
@@ -24,15 +24,11 @@ def load_curve(path: str | Path, step_key: str = "step") -> dict[str, list[tuple
 
     Non-numeric values and nulls (non-finite values are logged as null) are left out.
     """
-    by_step: dict[int, dict] = {}
-    for row in read_jsonl(path):
-        if row.get(step_key) is not None:
-            by_step[int(row[step_key])] = row
     curves: dict[str, list[tuple[int, float]]] = {}
-    for step in sorted(by_step):
-        for key, value in by_step[step].items():
+    for row in last_row_per_step(read_jsonl(path), step_key):
+        for key, value in row.items():
             if key not in ("step", "time") and isinstance(value, (int, float)) and not isinstance(value, bool):
-                curves.setdefault(key, []).append((step, float(value)))
+                curves.setdefault(key, []).append((int(row[step_key]), float(value)))
     return curves
 
 

@@ -41,6 +41,13 @@ class MetricsLogger:
             self._tb.close()
 
 
+def last_row_per_step(rows: list[dict], key: str) -> list[dict]:
+    """``rows`` sorted by the integer ``key``, one per value: the last one wins (a resumed run re-logs the steps after
+    its last checkpoint, and the later rows are those it continued from). Rows without ``key`` are left out."""
+    by_step = {int(r[key]): r for r in rows if r.get(key) is not None}
+    return [by_step[k] for k in sorted(by_step)]
+
+
 def read_jsonl(path: str | Path) -> list[dict]:
     """All records of a JSONL file (a truncated last line from a crash is skipped)."""
     records = []
