@@ -13,7 +13,7 @@ from wam.agents.spec import EnvSpec
 
 #: Model sizes of the paper (``size1m`` … ``size400m``), plus ``debug`` for tests. Each entry overrides the
 #: dataclass defaults; the defaults themselves are ``size1m`` (the reference's current DMC proprio size; its published
-#: DMC scores used ``size12m``, see docs/dreamerv3.md).
+#: DMC scores come from the 2023 code with 512-unit networks, see docs/dreamerv3.md).
 PRESETS: dict[str, dict] = {
     "debug": dict(deter=64, hidden=32, stoch=8, classes=4, blocks=4, units=32, cnn_depth=2, bspace=4),
     "size1m": dict(deter=512, hidden=64, classes=4, units=64, cnn_depth=4),
