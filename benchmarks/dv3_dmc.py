@@ -54,14 +54,21 @@ RESULTS = ROOT / "results" / "dv3_dmc"
 RUNS = Path("runs/dv3_dmc")
 STASH = ROOT / "stash" / "dv3_dmc"
 REPEAT = 2
+#: Ablations of our port under the same protocol: name → extra ``wam train`` flags. A run of one is named
+#: ``<task>_<size>-<variant>_s<seed>`` and gets its own column in the report.
+VARIANTS: dict[str, list[str]] = {
+    "noactnorm": ["--dreamerv3.no-action-norm"],  # the action embedding keeps a 1-d action's size (docs/dreamerv3.md)
+}
 
 
 def protocol_flags(task: str, seed: int, size: str, steps: int, out: Path) -> list[str]:
     """``wam train`` flags of the published protocol (see the module docstring) for one task and seed."""
     from wam.agents.dreamerv3.config import PRESETS
 
+    size, _, variant = size.partition("-")  # "size1m-noactnorm": preset size1m with the ablation's flags
     size_flags = [x for key, value in PRESETS[size].items()
                   for x in (f"--dreamerv3.{key.replace('_', '-')}", str(value))]
+    size_flags += VARIANTS[variant] if variant else []
     return ["--agent", "dreamerv3", "--env", f"dmc/{task}", "--obs", "proprio", "--action-repeat", str(REPEAT),
             "--steps", str(steps), "--train-ratio", "512", "--prefill", "64", "--eval-every", str(10_000 // REPEAT),
             "--eval-episodes", "10", "--checkpoint-every", "2500", "--seed", str(seed), "--out", str(out),
@@ -215,6 +222,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--size", default="size1m",
                         help="DreamerV3 size preset (none matches the published 2023 runs' 512-unit networks)")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default=None,
+                        help="an ablation of our port (its runs get their own report column)")
     parser.add_argument("--steps", type=int, default=50_000, help="agent decisions (50k at repeat 2 = 100k frames)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop each call after this long (resumable)")
     args = parser.parse_args()
@@ -226,7 +235,8 @@ def main() -> None:
         if args.command == "run":
             for seed in args.seeds:
                 for task in args.tasks:
-                    run_one(task, seed, args.size, args.steps, args.max_minutes)
+                    size = f"{args.size}-{args.variant}" if args.variant else args.size
+                    run_one(task, seed, size, args.steps, args.max_minutes)
     except KeyboardInterrupt:
         print("stopped; rerun the same command to continue from the checkpoints", flush=True)
     report()

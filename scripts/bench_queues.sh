@@ -6,8 +6,9 @@
 # never train the same run and together they act as two workers (issue 6). Order: the quick-state grid's state tasks
 # for the three compared agents (~10-30 min a run), then its MiniWorld task (~0.5-1 h), then the pixel suite at 2 seeds
 # (~2 h a run), then the SAC reference rows. Before the grid, each queue first trains one task of the baselines' DMC
-# check (issue 5: ~4-5 h a task on one core, the item nearest to done), queue 1 reacher-easy and queue 2 cartpole-swingup;
-# a finished DMC run skips at once.
+# check (issue 5: ~4-5 h a task on one core), queue 1 reacher-easy and queue 2 cartpole-swingup; a finished DMC run
+# skips at once. Queue 1 then trains the action-input ablation on cartpole-swingup (`--variant noactnorm`; issue 5's
+# audit, docs/dreamerv3.md) before joining the grid.
 # A run stopped at the session's end resumes only on the same machine (runs/ lives outside the checkout), so start the
 # queues first thing and give them a limit that leaves time to commit.
 # Logs: runs/logs/queue{1,2}.log. Before the session ends, after the queues stop: `python benchmarks/dv3_dmc.py stash`
@@ -31,8 +32,8 @@ grid() {
   wam bench quick-pixels --jobs 1 --seeds 2
   wam bench quick-state --jobs 1 --seeds 3
 }
-dmc() { python benchmarks/dv3_dmc.py run --size size1m --tasks "$1" --seeds 0; }
-queue1() { dmc reacher-easy; grid; }
+dmc() { python benchmarks/dv3_dmc.py run --size size1m --tasks "$1" --seeds 0 "${@:2}"; }
+queue1() { dmc reacher-easy; dmc cartpole-swingup --variant noactnorm; grid; }
 queue2() { dmc cartpole-swingup; grid; }
 
 export STATE_TASKS

@@ -68,6 +68,14 @@ def test_stash_removes_the_archive_of_a_finished_run(dv3_dmc):
     assert not any(dv3_dmc.STASH.iterdir())
 
 
+def test_dmc_variant_adds_its_flags_to_the_size_preset(dv3_dmc, tmp_path):
+    plain = dv3_dmc.protocol_flags("cartpole-swingup", 0, "size1m", 100, tmp_path)
+    ablation = dv3_dmc.protocol_flags("cartpole-swingup", 0, "size1m-noactnorm", 100, tmp_path)
+    assert "--dreamerv3.no-action-norm" not in plain
+    assert ablation == plain + dv3_dmc.VARIANTS["noactnorm"]
+    assert plain[plain.index("--dreamerv3.units") + 1] == "64"  # the size1m preset
+
+
 def test_dmc_closeness_follows_the_fixed_rule(dv3_dmc):
     steps = np.array([10_000, 20_000])
     published = np.array([[10.0, 400.0], [30.0, 600.0]])  # 2 seeds × 2 points

@@ -69,6 +69,16 @@ def test_rssm_shapes_and_imagination_step():
     assert feats.shape == (3, 5, rssm.feat_dim) and actions.shape == (3, 4, 2)
 
 
+@pytest.mark.parametrize("action_norm", [True, False])
+def test_action_embedding_keeps_the_size_of_a_1d_action_only_without_the_norm(action_norm):
+    torch.manual_seed(0)
+    rssm = RSSM(tiny(action_norm=action_norm), token_dim=8, action_dim=1)
+    half, full = rssm.embed_action(torch.tensor([[0.5], [1.0]]))  # zero bias at initialisation
+    gap = (half - full).abs().max().item()
+    # RMSNorm of a·w is sign(a)·w / rms(w) (up to its ε): a = 0.5 and a = 1 look the same to the GRU
+    assert gap < 1e-3 if action_norm else gap > 0.05
+
+
 def test_straight_through_gradient_reaches_logits():
     logits = torch.randn(4, 3, 5, requires_grad=True)
     sample = RSSM.sample(logits.log_softmax(-1))

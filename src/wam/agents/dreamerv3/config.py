@@ -53,6 +53,9 @@ class DreamerV3Config:
     """Hidden layers of the prior (dynamics predictor) p(z_t | h_t)."""
     post_layers: int = 1
     """Hidden layers of the posterior (representation) q(z_t | h_t, x_t)."""
+    action_norm: bool = True
+    """RMS-normalise the RSSM's action embedding (the 2024/2025 reference). False drops that norm (Linear → SiLU), so
+    the size of a 1-d action reaches the GRU from the first update; an ablation, see docs/dreamerv3.md."""
     unimix: float = 0.01
     """Uniform mixture on the latent categoricals (1% in the paper)."""
     units: int = 64
