@@ -16,8 +16,9 @@ ratio 512, about 25k updates. Our agent follows the 2024/2025 code (REINFORCE ac
 presets of ``config.PRESETS``), for which no DMC proprio scores were published, so the comparison matches the
 protocol (repeat, ratio, budget) but not the algorithm or the width. (Earlier versions of this file and of
 ``docs/dreamerv3.md`` wrongly called the published runs ``size12m``.) Later commits changed the DMC config (repeat 1,
-``size1m``, ratio 1024) without new score files. The reference trains from its first steps (``train_fill: 0``; updates start once the replay
-holds a batch); here the first 64 decisions are random actions, so training starts after one 64-step window.
+``size1m``, ratio 1024) without new score files. The reference trains from its first steps (``train_fill: 0``;
+updates start once the replay holds a batch); here the first 64 decisions are random actions, so training starts
+after one 64-step window.
 
 ``run`` is resumable: each call continues ``runs/dv3_dmc/<task>_<size>_s<seed>`` from its last checkpoint (every
 2500 decisions), and ``--max-minutes`` stops a call after that long (for machines lent in short slots); its curve is

@@ -208,7 +208,10 @@ class RSSM(nn.Module):
         self.in_deter, _ = mlp(self.deter, H, 1)
         self.in_stoch, _ = mlp(self.stoch * self.classes, H, 1)
         # with RMSNorm a 1-d action's embedding is sign(a)·w/rms(w) until the bias grows (docs/dreamerv3.md)
-        self.in_action = mlp(action_dim, H, 1)[0] if cfg.action_norm else nn.Sequential(linear(action_dim, H), nn.SiLU())
+        if cfg.action_norm:
+            self.in_action = mlp(action_dim, H, 1)[0]
+        else:
+            self.in_action = nn.Sequential(linear(action_dim, H), nn.SiLU())
         layers: list[nn.Module] = []
         width = self.deter + 3 * H * G  # each block sees its slice of h plus all three input embeddings
         for _ in range(cfg.dyn_layers):
