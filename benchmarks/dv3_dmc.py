@@ -85,6 +85,9 @@ def run_one(task: str, seed: int, size: str, steps: int, max_minutes: float | No
         RUNS.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive) as tar:
             tar.extractall(RUNS, filter="data")
+    if (out / "final").exists():  # finished: resuming would only evaluate it again
+        print(f"{out.name}: finished, skipped", flush=True)
+        return
     if (out / "checkpoint" / "COMPLETE").is_file():
         args = ["--resume", str(out)]
     else:
