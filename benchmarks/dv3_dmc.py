@@ -25,9 +25,9 @@ after one 64-step window.
 copied to ``benchmarks/results/dv3_dmc/`` after every call. A run outlives the session that trains it only through
 git, since a new session may get a fresh checkout without ``runs/``: ``stash`` packs each unfinished run (checkpoint,
 logs; ~10 MB for ``size1m``) into ``benchmarks/stash/dv3_dmc/<run>.tar.gz`` to commit, ``run`` unpacks a stashed run
-whose folder is missing, and ``stash`` deletes the archives of finished runs. ``--size size1m`` runs the same protocol with the
-smallest model (the size the reference's current DMC proprio config uses; ~12 h per run on one CPU thread instead of
-days); the report keeps each size in its own column. ``report``
+whose folder is missing, and ``stash`` deletes the archives of finished runs. ``--size size1m`` (the default) runs the same protocol with
+the smallest model (the size the reference's current DMC proprio config uses; ~4.5 h per run on one CPU thread beside
+one other job, against days for ``size12m``); the report keeps each size in its own column. ``report``
 writes ``benchmarks/results/dv3_dmc.md`` and ``dv3_dmc.png`` from whatever exists. Our score is the mean return of
 10 evaluation episodes of the deterministic policy every 10k frames; the published one is the training episodes'
 score, so small differences are expected; a large gap is a bug to look for (an audit of the port against the
@@ -62,11 +62,10 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
-def protocol_flags(task: str, seed: int, size: str, steps: int, out: Path) -> list[str]:
+def protocol_flags(task: str, seed: int, size: str, variant: str | None, steps: int, out: Path) -> list[str]:
     """``wam train`` flags of the published protocol (see the module docstring) for one task and seed."""
     from wam.agents.dreamerv3.config import PRESETS
 
-    size, _, variant = size.partition("-")  # "size1m-noactnorm": preset size1m with the ablation's flags
     size_flags = [x for key, value in PRESETS[size].items()
                   for x in (f"--dreamerv3.{key.replace('_', '-')}", str(value))]
     size_flags += VARIANTS[variant] if variant else []
@@ -76,9 +75,10 @@ def protocol_flags(task: str, seed: int, size: str, steps: int, out: Path) -> li
             "--no-progress", *size_flags]
 
 
-def run_one(task: str, seed: int, size: str, steps: int, max_minutes: float | None) -> None:
+def run_one(task: str, seed: int, size: str, variant: str | None, steps: int, max_minutes: float | None) -> None:
     """Start or continue one run (for at most ``max_minutes``) and copy its evaluation curve to the results."""
-    out = RUNS / f"{task}_{size}_s{seed}"
+    column = f"{size}-{variant}" if variant else size  # the run's column in the report
+    out = RUNS / f"{task}_{column}_s{seed}"
     archive = STASH / f"{out.name}.tar.gz"
     if not out.exists() and archive.is_file():
         print(f"unpacking the stashed run {archive}", flush=True)
@@ -91,7 +91,7 @@ def run_one(task: str, seed: int, size: str, steps: int, max_minutes: float | No
     if (out / "checkpoint" / "COMPLETE").is_file():
         args = ["--resume", str(out)]
     else:
-        args = protocol_flags(task, seed, size, steps, out)
+        args = protocol_flags(task, seed, size, variant, steps, out)
     cmd = [sys.executable, "-m", "wam.cli.main", "train", *args]
     print(" ".join(cmd), flush=True)
     try:
@@ -103,7 +103,7 @@ def run_one(task: str, seed: int, size: str, steps: int, max_minutes: float | No
     finally:
         if (out / "eval.jsonl").is_file():
             RESULTS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(out / "eval.jsonl", RESULTS / f"{task}_{size}_s{seed}.jsonl")
+            shutil.copy(out / "eval.jsonl", RESULTS / f"{out.name}.jsonl")
 
 
 def stash() -> None:
@@ -239,8 +239,7 @@ def main() -> None:
         if args.command == "run":
             for seed in args.seeds:
                 for task in args.tasks:
-                    size = f"{args.size}-{args.variant}" if args.variant else args.size
-                    run_one(task, seed, size, args.steps, args.max_minutes)
+                    run_one(task, seed, args.size, args.variant, args.steps, args.max_minutes)
     except KeyboardInterrupt:
         print("stopped; rerun the same command to continue from the checkpoints", flush=True)
     report()

@@ -55,7 +55,7 @@ def test_stash_packs_unfinished_runs_and_run_unpacks_them(dv3_dmc, tmp_path, mon
     started = []
     monkeypatch.setattr(dv3_dmc, "run_to_end", lambda cmd, timeout_s: started.append(cmd) or 0)
     monkeypatch.setattr(dv3_dmc, "RESULTS", tmp_path / "results")
-    dv3_dmc.run_one("cartpole-swingup", 0, "size1m", 50_000, None)
+    dv3_dmc.run_one("cartpole-swingup", 0, "size1m", None, 50_000, None)
     assert (run / "checkpoint" / "weights.bin").read_bytes() == original
     assert "--resume" in started[0], "an unpacked run must continue from its checkpoint, not start over"
 
@@ -69,11 +69,23 @@ def test_stash_removes_the_archive_of_a_finished_run(dv3_dmc):
 
 
 def test_dmc_variant_adds_its_flags_to_the_size_preset(dv3_dmc, tmp_path):
-    plain = dv3_dmc.protocol_flags("cartpole-swingup", 0, "size1m", 100, tmp_path)
-    ablation = dv3_dmc.protocol_flags("cartpole-swingup", 0, "size1m-noactnorm", 100, tmp_path)
+    plain = dv3_dmc.protocol_flags("cartpole-swingup", 0, "size1m", None, 100, tmp_path)
+    ablation = dv3_dmc.protocol_flags("cartpole-swingup", 0, "size1m", "noactnorm", 100, tmp_path)
     assert "--dreamerv3.no-action-norm" not in plain
     assert ablation == plain + dv3_dmc.VARIANTS["noactnorm"]
     assert plain[plain.index("--dreamerv3.units") + 1] == "64"  # the size1m preset
+
+
+def test_a_variant_run_copies_its_curve_to_its_own_results_file(dv3_dmc, tmp_path, monkeypatch):
+    fake_run(dv3_dmc.RUNS, "cartpole-swingup_size1m-noactnorm_s0")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "cartpole-swingup_size1m_s0.jsonl").write_text("plain\n")
+    monkeypatch.setattr(dv3_dmc, "run_to_end", lambda cmd, timeout_s: 0)
+    monkeypatch.setattr(dv3_dmc, "RESULTS", results)
+    dv3_dmc.run_one("cartpole-swingup", 0, "size1m", "noactnorm", 50_000, None)
+    assert (results / "cartpole-swingup_size1m_s0.jsonl").read_text() == "plain\n"
+    assert (results / "cartpole-swingup_size1m-noactnorm_s0.jsonl").is_file()
 
 
 def test_dmc_closeness_follows_the_fixed_rule(dv3_dmc):
