@@ -59,6 +59,9 @@ REPEAT = 2
 #: ``<task>_<size>-<variant>_s<seed>`` and gets its own column in the report.
 VARIANTS: dict[str, list[str]] = {
     "noactnorm": ["--dreamerv3.no-action-norm"],  # the action embedding keeps a 1-d action's size (docs/dreamerv3.md)
+    # ... and the actor trained by backprop through imagination, as the 2023 code behind the published curves. The norm
+    # must go too: it makes a 1-d action's embedding (nearly) independent of its size, so no gradient would pass.
+    "noactnorm-backprop": ["--dreamerv3.no-action-norm", "--dreamerv3.actor-grad", "backprop"],
 }
 
 

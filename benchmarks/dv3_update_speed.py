@@ -10,6 +10,7 @@ bound by Python / dispatch overhead (fixable with CUDA graphs or ``torch.compile
 
     python benchmarks/dv3_update_speed.py --sizes debug size1m --updates 3
     python benchmarks/dv3_update_speed.py --device cuda --sizes size1m size12m --updates 20 --profile
+    python benchmarks/dv3_update_speed.py --sizes size1m --no-action-norm --actor-grad reinforce backprop
 
 Appends one row per size to ``benchmarks/results/dv3_update_speed.jsonl`` (with the load average: other jobs on the
 machine slow CPU numbers down).
@@ -40,14 +41,17 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def measure(size: str, updates: int, device: str = "cpu", profile: bool = False) -> dict:
-    """Time ``updates`` DreamerV3 updates of preset ``size`` (after two warm-ups) and count one update's operators."""
+def measure(size: str, updates: int, device: str = "cpu", profile: bool = False, **overrides) -> dict:
+    """Time ``updates`` DreamerV3 updates of preset ``size`` (after two warm-ups) and count one update's operators.
+
+    ``overrides`` are ``DreamerV3Config`` fields on top of the preset (e.g. ``actor_grad="backprop"``).
+    """
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
     spec = EnvSpec(obs_shapes={"proprio": [5]}, action_dim=1)
     torch.manual_seed(0)
-    agent = DreamerV3Agent(DreamerV3Config.preset(size), spec).to(device)
+    agent = DreamerV3Agent(DreamerV3Config.preset(size, **overrides), spec).to(device)
     cfg = agent.config
     batch = random_batch(spec, cfg.batch_size, cfg.seq_len)
     for _ in range(2):
@@ -74,7 +78,8 @@ def measure(size: str, updates: int, device: str = "cpu", profile: bool = False)
     _sync(device)
     seconds = (time.perf_counter() - t0) / updates
     params = sum(p.numel() for p in agent.parameters() if p.requires_grad)
-    return {"size": size, "params": params, "batch": [cfg.batch_size, cfg.seq_len], "seconds_per_update": round(seconds, 4),
+    return {"size": size, "actor_grad": cfg.actor_grad, "action_norm": cfg.action_norm, "params": params,
+            "batch": [cfg.batch_size, cfg.seq_len], "seconds_per_update": round(seconds, 4),
             "updates": updates, "aten_ops_per_update": operators, "cuda_kernels_per_update": kernels,
             "us_per_op": round(1e6 * seconds / max(operators, 1), 2), "matmul_share": round(matmul_share, 3),
             "device": device,
@@ -91,14 +96,19 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--profile", action="store_true", help="print the operators that take the most time")
+    parser.add_argument("--actor-grad", nargs="+", default=["reinforce"], choices=["reinforce", "backprop"],
+                        help="actor gradient estimator(s) to time, each on every size")
+    parser.add_argument("--no-action-norm", action="store_true", help="action embedding without its RMSNorm")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     for size in args.sizes:
-        row = measure(size, args.updates, args.device, args.profile)
-        with OUT.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row), flush=True)
+        for actor_grad in args.actor_grad:
+            row = measure(size, args.updates, args.device, args.profile, actor_grad=actor_grad,
+                          action_norm=not args.no_action_norm)
+            with OUT.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,21 @@ def test_dmc_variant_adds_its_flags_to_the_size_preset(dv3_dmc, tmp_path):
     assert plain[plain.index("--dreamerv3.units") + 1] == "64"  # the size1m preset
 
 
+@pytest.mark.parametrize("variant, changes", [("noactnorm", {"action_norm": False}),
+                                              ("noactnorm-backprop", {"action_norm": False, "actor_grad": "backprop"})])
+def test_dmc_variant_flags_reach_the_dreamerv3_config(dv3_dmc, tmp_path, variant, changes):
+    import tyro
+
+    from wam.cli.train import TrainArgs
+
+    def parsed(name):
+        return tyro.cli(TrainArgs, args=dv3_dmc.protocol_flags("cartpole-swingup", 0, "size1m", name, 100, tmp_path))
+
+    plain, ablation = parsed(None).dreamerv3, parsed(variant).dreamerv3
+    assert ablation == plain.replace(**changes)
+    assert plain.action_norm and plain.actor_grad == "reinforce"  # the defaults are the 2024/2025 reference's
+
+
 def test_a_variant_run_copies_its_curve_to_its_own_results_file(dv3_dmc, tmp_path, monkeypatch):
     fake_run(dv3_dmc.RUNS, "cartpole-swingup_size1m-noactnorm_s0")
     results = tmp_path / "results"

@@ -79,6 +79,45 @@ def test_action_embedding_keeps_the_size_of_a_1d_action_only_without_the_norm(ac
     assert gap < 1e-3 if action_norm else gap > 0.05
 
 
+def _actor_after_one_update(actor_grad: str, action_weight_zero: bool = False, loss_actor: float = 1.0):
+    """(actor parameters before, whole state after) one update on a fixed batch, entropy bonus off."""
+    torch.manual_seed(0)
+    spec = SPECS["state"]
+    agent = DreamerV3Agent(tiny(actor_grad=actor_grad, action_norm=False, actor_entropy=0.0, loss_actor=loss_actor), spec)
+    with torch.no_grad():
+        for head in (agent.reward_head, agent.critic):  # zero-initialised: no advantage at all in the first update
+            head.out.weight.normal_(std=0.1)
+        if action_weight_zero:  # the dynamics no longer depend on the action
+            agent.rssm.in_action[0].weight.zero_()
+    before = {k: v.clone() for k, v in agent.actor.state_dict().items()}
+    agent.update(make_batch(spec, T=8, seed=2))
+    return before, agent.state_dict()
+
+
+@pytest.mark.parametrize("actor_grad", ["reinforce", "backprop"])
+def test_backprop_actor_learns_only_through_the_dynamics(actor_grad):
+    before, after = _actor_after_one_update(actor_grad, action_weight_zero=True)
+    moved = any(not torch.equal(v, after[f"actor.{k}"]) for k, v in before.items())
+    # REINFORCE scores sampled actions whatever the model; backprop gets its gradient only from how the imagined
+    # return changes with the action, which is nothing when the dynamics ignore the action.
+    assert moved == (actor_grad == "reinforce")
+    before, after = _actor_after_one_update(actor_grad)
+    assert any(not torch.equal(v, after[f"actor.{k}"]) for k, v in before.items())
+
+
+def test_backprop_actor_loss_changes_nothing_but_the_actor():
+    _, with_actor = _actor_after_one_update("backprop", loss_actor=1.0)
+    _, without = _actor_after_one_update("backprop", loss_actor=0.0)
+    changed = {k for k, v in with_actor.items() if not torch.equal(v, without[k])}
+    assert changed and all(k.startswith("actor.") for k in changed), sorted(changed)
+
+
+def test_backprop_actor_falls_back_to_reinforce_for_discrete_actions():
+    agent = DreamerV3Agent(tiny(actor_grad="backprop"), SPECS["discrete_task"])
+    assert not agent.backprop_actor
+    assert all(math.isfinite(v) for v in agent.update(make_batch(SPECS["discrete_task"], T=8)).values())
+
+
 def test_straight_through_gradient_reaches_logits():
     logits = torch.randn(4, 3, 5, requires_grad=True)
     sample = RSSM.sample(logits.log_softmax(-1))
@@ -210,6 +249,8 @@ def test_config_validation_and_presets():
         DreamerV3Config(imag_last=1)
     with pytest.raises(ValueError, match="unimix=1.5"):
         DreamerV3Config(unimix=1.5)
+    with pytest.raises(ValueError, match="actor_grad='pathwise'"):
+        DreamerV3Config(actor_grad="pathwise")
     with pytest.raises(ValueError, match="30x30"):
         DreamerV3Agent(tiny(), EnvSpec({"rgb": [30, 30, 3]}, action_dim=2))
 

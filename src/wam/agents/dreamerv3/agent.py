@@ -1,5 +1,6 @@
 """DreamerV3 as a wam :class:`~wam.agents.base.Agent`: acting with the RSSM filter and one update that trains the
-world model, the actor (REINFORCE in imagination) and the critic (imagined + replayed λ-returns) together.
+world model, the actor (REINFORCE in imagination, or backprop through it) and the critic (imagined + replayed
+λ-returns) together.
 
 Losses are a named dict of scalars, scaled by ``DreamerV3Config.loss_scales`` and summed in :meth:`update` only.
 """
@@ -182,16 +183,25 @@ class DreamerV3Agent(Agent):
             metrics["wm/cont_acc"] = masked_mean(((cont_logit > 0).float() == cont_target).float(), mask)
         return losses, metrics, {"deter": deter, "stoch": stoch, "feat": feat, "mask": mask}
 
-    @torch.no_grad()
-    def imagine(self, deter: Tensor, stoch: Tensor, horizon: int) -> tuple[Tensor, Tensor]:
-        """Roll the prior forward with the actor from N start states. → feats (N, H+1, F), actions (N, H, A)."""
-        feats, actions = [self.rssm.feat(deter, stoch)], []
-        for _ in range(horizon):
-            action = self._sample_action(feats[-1])
-            deter, stoch = self.rssm.img_step(deter, stoch, action)
-            feats.append(self.rssm.feat(deter, stoch))
-            actions.append(action)
-        return torch.stack(feats, 1), torch.stack(actions, 1)
+    def imagine(self, deter: Tensor, stoch: Tensor, horizon: int, grad: bool = False) -> tuple[Tensor, Tensor]:
+        """Roll the prior forward with the actor from N start states. → feats (N, H+1, F), actions (N, H, A).
+
+        ``grad=True`` keeps the graph from each (reparameterised) action through the dynamics to later states, for the
+        ``backprop`` actor; the actor reads stopped states, as in the 2023 reference. Otherwise nothing is tracked.
+        """
+        with torch.set_grad_enabled(grad):
+            feats, actions = [self.rssm.feat(deter, stoch)], []
+            for _ in range(horizon):
+                action = self._sample_action(feats[-1].detach())
+                deter, stoch = self.rssm.img_step(deter, stoch, action)
+                feats.append(self.rssm.feat(deter, stoch))
+                actions.append(action)
+            return torch.stack(feats, 1), torch.stack(actions, 1)
+
+    @property
+    def backprop_actor(self) -> bool:
+        """Whether the actor learns by differentiating imagined returns (``actor_grad="backprop"``, continuous only)."""
+        return self.config.actor_grad == "backprop" and not self.spec.discrete
 
     def actor_critic_losses(self, batch: dict[str, Tensor], post: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Actor, critic and replay-critic losses, imagining from every posterior state of the batch."""
@@ -203,25 +213,32 @@ class DreamerV3Agent(Agent):
         mask, terminal = post["mask"], batch[IS_TERMINAL].bool()[:, -K:]
         B, T = mask.shape
 
-        # --- imagination (no gradient into the world model: starts and rollouts are stopped)
-        feats, actions = self.imagine(post["deter"].detach().flatten(0, 1), post["stoch"].detach().flatten(0, 1), H)
+        # --- imagination from stopped starts. With the backprop actor the rollout keeps its graph, and the return
+        # (through dynamics, reward head and critic) trains the actor; `update` routes that gradient to the actor only.
+        backprop = self.backprop_actor
+        graph, actions = self.imagine(post["deter"].detach().flatten(0, 1), post["stoch"].detach().flatten(0, 1), H,
+                                      grad=backprop)
+        feats = graph.detach()
+        with torch.set_grad_enabled(backprop):
+            reward = self._value(self.reward_head, graph[:, 1:])  # (N, H): reward on arriving at step t+1
         with torch.no_grad():
-            reward = self._value(self.reward_head, feats[:, 1:])  # (N, H): reward on arriving at step t+1
             cont = torch.sigmoid(self.cont_head(feats[:, 1:]))  # (N, H)
             slow = self._value(self.slow_critic, feats)  # (N, H+1)
             # A start that is padding or terminal has nothing to learn from.
             cont0 = (mask & ~terminal).flatten().float()
             weight = torch.cumprod(torch.cat([cont0[:, None], gamma * cont[:, :-1]], 1), 1)  # (N, H)
-        value_logits = self.critic(feats)  # (N, H+1, K)
-        value = twohot_mean(value_logits, self.bins).detach()
+        value_logits = self.critic(feats)  # (N, H+1, K): trains the critic
+        value = self._value(self.critic, graph) if backprop else twohot_mean(value_logits, self.bins).detach()
         ret = lambda_returns(reward, value, cont, gamma, cfg.lam)  # (N, H)
         valid = cont0 > 0
-        self.retnorm.update(ret[valid] if bool(valid.any()) else ret)  # percentiles of real starts only
+        ret_sg = ret.detach()
+        self.retnorm.update(ret_sg[valid] if bool(valid.any()) else ret_sg)  # percentiles of real starts only
         scale = self.retnorm.scale()
         adv = (ret - value[:, :-1]) / scale
-        logp, entropy = self._log_prob_entropy(feats[:, :-1], actions)  # (N, H) each
-        losses = {"actor": (weight * -(logp * adv.detach() + cfg.actor_entropy * entropy)).mean()}
-        losses["critic"] = (weight * self._critic_loss(value_logits[:, :-1], ret, slow[:, :-1])).mean()
+        logp, entropy = self._log_prob_entropy(feats[:, :-1], actions.detach())  # (N, H) each
+        objective = adv if backprop else logp * adv.detach()
+        losses = {"actor": (weight * -(objective + cfg.actor_entropy * entropy)).mean()}
+        losses["critic"] = (weight * self._critic_loss(value_logits[:, :-1], ret_sg, slow[:, :-1])).mean()
 
         # --- replay value loss: λ-returns along the real sequence, bootstrapped with each step's imagined return
         boot = ret[:, 0].reshape(B, T)
@@ -242,10 +259,10 @@ class DreamerV3Agent(Agent):
             "actor/entropy": entropy.detach().mean(),
             "actor/return_scale": scale.detach(),
             "actor/adv_abs": adv.detach().abs().mean(),
-            "imag/return": ret.mean(),
-            "imag/reward": reward.mean(),
+            "imag/return": ret_sg.mean(),
+            "imag/reward": reward.detach().mean(),
             "imag/cont": cont.mean(),
-            "critic/value": value.mean(),
+            "critic/value": value.detach().mean(),
             "critic/slow_value": slow.mean(),
             "critic/replay_return": masked_mean(rep_ret, mask[:, :-1]),
         }
@@ -266,7 +283,14 @@ class DreamerV3Agent(Agent):
         assert set(losses) == set(scales), (sorted(losses), sorted(scales))
         total = sum(scales[k] * v for k, v in losses.items())
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        if self.backprop_actor:
+            # The actor loss's graph runs through the RSSM, reward head and critic; as in the reference (one optimiser
+            # per module there), only the actor may learn from it.
+            rest = sum(scales[k] * v for k, v in losses.items() if k != "actor")
+            rest.backward()
+            (scales["actor"] * losses["actor"]).backward(inputs=list(self.actor.parameters()))
+        else:
+            total.backward()
         metrics["opt/lr"] = torch.tensor(self.optimizer.current_lr())
         metrics["opt/grad_norm"] = self.optimizer.step()
         self._update_slow_critic()

@@ -14,6 +14,9 @@ from wam.agents.spec import EnvSpec
 #: Model sizes of the paper (``size1m`` … ``size400m``), plus ``debug`` for tests. Each entry overrides the
 #: dataclass defaults; the defaults themselves are ``size1m`` (the reference's current DMC proprio size; its published
 #: DMC scores come from the 2023 code with 512-unit networks, see docs/dreamerv3.md).
+#: Actor gradient estimators for continuous actions (``DreamerV3Config.actor_grad``).
+ACTOR_GRADS = ("reinforce", "backprop")
+
 PRESETS: dict[str, dict] = {
     "debug": dict(deter=64, hidden=32, stoch=8, classes=4, blocks=4, units=32, cnn_depth=2, bspace=4),
     "size1m": dict(deter=512, hidden=64, classes=4, units=64, cnn_depth=4),
@@ -127,6 +130,10 @@ class DreamerV3Config:
     """λ of the λ-returns."""
     actor_entropy: float = 3e-4
     """Entropy bonus η of the actor."""
+    actor_grad: str = "reinforce"
+    """Actor gradient for continuous actions: ``reinforce`` (the 2024/2025 reference; default) or ``backprop`` (the 2023
+    code that made the published DMC curves: the λ-return is differentiated through the imagined dynamics, reward and
+    critic into the actor, and only the actor learns from it). Discrete actions always use REINFORCE, as in both."""
     retnorm_decay: float = 0.99
     """EMA decay of the return percentiles."""
     retnorm_limit: float = 1.0
@@ -201,6 +208,8 @@ class DreamerV3Config:
                      "loss_critic", "loss_repval", "actor_entropy", "retnorm_limit", "slowreg", "agc", "actor_outscale"):
             if getattr(self, name) < 0:
                 raise ValueError(f"DreamerV3Config.{name}={getattr(self, name)} must be >= 0")
+        if self.actor_grad not in ACTOR_GRADS:
+            raise ValueError(f"DreamerV3Config.actor_grad={self.actor_grad!r}; use one of {ACTOR_GRADS}")
         if self.lr <= 0 or self.eps < 0:
             raise ValueError(f"need lr > 0 and eps >= 0, got lr={self.lr}, eps={self.eps}")
 
