@@ -241,7 +241,7 @@ class DreamerV3Agent(Agent):
         losses["critic"] = (weight * self._critic_loss(value_logits[:, :-1], ret_sg, slow[:, :-1])).mean()
 
         # --- replay value loss: λ-returns along the real sequence, bootstrapped with each step's imagined return
-        boot = ret[:, 0].reshape(B, T)
+        boot = ret_sg[:, 0].reshape(B, T)
         rep_feat = post["feat"] if cfg.repval_grad else post["feat"].detach()
         rep_logits = self.critic(rep_feat)  # (B, T, K)
         with torch.no_grad():
