@@ -78,6 +78,14 @@ def protocol_flags(task: str, seed: int, size: str, variant: str | None, steps: 
             "--no-progress", *size_flags]
 
 
+def last_step(curve: Path) -> int:
+    """The last evaluated decision step of a committed curve (JSONL), or -1 when there is none."""
+    if not curve.is_file():
+        return -1
+    steps = [json.loads(line)["step"] for line in curve.read_text().splitlines() if line.strip()]
+    return int(max(steps, default=-1))
+
+
 def run_one(task: str, seed: int, size: str, variant: str | None, steps: int, max_minutes: float | None) -> None:
     """Start or continue one run (for at most ``max_minutes``) and copy its evaluation curve to the results."""
     column = f"{size}-{variant}" if variant else size  # the run's column in the report
@@ -88,7 +96,8 @@ def run_one(task: str, seed: int, size: str, variant: str | None, steps: int, ma
         RUNS.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive) as tar:
             tar.extractall(RUNS, filter="data")
-    if (out / "final").exists():  # finished: resuming would only evaluate it again
+    if (out / "final").exists() or last_step(RESULTS / f"{out.name}.jsonl") >= steps:
+        # finished (here, or on another machine whose curve was committed): rerunning would only redo it
         print(f"{out.name}: finished, skipped", flush=True)
         return
     if (out / "checkpoint" / "COMPLETE").is_file():

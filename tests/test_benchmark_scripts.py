@@ -26,8 +26,9 @@ def load_script(name: str, monkeypatch, **paths: Path):
 
 @pytest.fixture
 def dv3_dmc(tmp_path, monkeypatch):
-    """``benchmarks/dv3_dmc.py`` as a module, with its runs and stash folders under ``tmp_path``."""
-    return load_script("dv3_dmc", monkeypatch, RUNS=tmp_path / "runs", STASH=tmp_path / "stash")
+    """``benchmarks/dv3_dmc.py`` as a module, with its runs, stash and results folders under ``tmp_path``."""
+    return load_script("dv3_dmc", monkeypatch, RUNS=tmp_path / "runs", STASH=tmp_path / "stash",
+                       RESULTS=tmp_path / "results")
 
 
 def fake_run(runs: Path, name: str, finished: bool = False, checkpoint: bool = True) -> Path:
@@ -89,6 +90,21 @@ def test_dmc_variant_flags_reach_the_dreamerv3_config(dv3_dmc, tmp_path, variant
     plain, ablation = parsed(None).dreamerv3, parsed(variant).dreamerv3
     assert ablation == plain.replace(**changes)
     assert plain.action_norm and plain.actor_grad == "reinforce"  # the defaults are the 2024/2025 reference's
+
+
+def test_a_run_whose_committed_curve_is_complete_is_not_trained_again(dv3_dmc, monkeypatch):
+    # a fresh machine has no runs/, only the curves committed to benchmarks/results/
+    dv3_dmc.RESULTS.mkdir()
+    curve = dv3_dmc.RESULTS / "reacher-easy_size1m_s0.jsonl"
+    curve.write_text("".join(json.dumps({"step": s, "eval/return": 1.0}) + "\n" for s in (0, 25_000, 50_000)))
+    partial = dv3_dmc.RESULTS / "cartpole-swingup_size1m_s0.jsonl"
+    partial.write_text(json.dumps({"step": 0, "eval/return": 1.0}) + "\n")
+    started = []
+    monkeypatch.setattr(dv3_dmc, "run_to_end", lambda cmd, timeout_s: started.append(cmd) or 0)
+    dv3_dmc.run_one("reacher-easy", 0, "size1m", None, 50_000, None)
+    assert started == [] and "50000" in curve.read_text(), "a finished run was started again over its curve"
+    dv3_dmc.run_one("cartpole-swingup", 0, "size1m", None, 50_000, None)
+    assert len(started) == 1, "an unfinished run must still be trained"
 
 
 def test_a_variant_run_copies_its_curve_to_its_own_results_file(dv3_dmc, tmp_path, monkeypatch):
