@@ -151,6 +151,7 @@ def main() -> None:
     parser.add_argument("--machine", default=platform.node() or "unknown", help="label of this machine in the table")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    os.environ.setdefault("LP_NUM_THREADS", "0")  # as `wam bench` runs render (before any GL context exists)
     suite = load_suite(args.suite, ROOT / "suites")
     in_grid = [a for a in suite.agents if expand_grid(suite, seeds=1, agents=(a,), tasks=(args.task,))]
     missing = [a for a in args.agents or [] if a not in in_grid]

@@ -350,3 +350,13 @@ def test_steps_claim_needs_every_task_and_ignores_success_before_training(tmp_pa
     assert verdict.verdict == "inconclusive" and "before training" in verdict.detail
     ratio = steps_ratio(results, "wam", "dreamerv3", ["metaworld-reach-v3", "panda-stack"], 0.5, reps=200)
     assert ratio.point == pytest.approx(1.0)  # both at the first evaluation's resolution, not 10000 / 1
+
+
+def test_runs_are_single_threaded_including_the_software_renderer(tmp_path: Path, monkeypatch):
+    suite = load_suite("debug", SUITES)
+    paths = BenchPaths(tmp_path / "runs", tmp_path / "results")
+    monkeypatch.delenv("LP_NUM_THREADS", raising=False)
+    env = BenchRunner(suite, paths)._env()
+    assert env["OMP_NUM_THREADS"] == "1" and env["LP_NUM_THREADS"] == "0"
+    monkeypatch.setenv("LP_NUM_THREADS", "4")  # a user's own choice is kept
+    assert BenchRunner(suite, paths)._env()["LP_NUM_THREADS"] == "4"

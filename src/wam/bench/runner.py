@@ -197,6 +197,9 @@ class BenchRunner:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
         env.setdefault("MUJOCO_GL", "egl")
+        # Mesa's software renderer otherwise starts a thread per core in every run: with runs side by side, rendering
+        # in the calling thread is ~30% faster and gives the same frames (benchmarks/results/render_threads.md).
+        env.setdefault("LP_NUM_THREADS", "0")
         return env
 
     def execute(self, run: RunSpec) -> bool | None:
