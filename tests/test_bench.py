@@ -360,3 +360,17 @@ def test_runs_are_single_threaded_including_the_software_renderer(tmp_path: Path
     assert env["OMP_NUM_THREADS"] == "1" and env["LP_NUM_THREADS"] == "0"
     monkeypatch.setenv("LP_NUM_THREADS", "4")  # a user's own choice is kept
     assert BenchRunner(suite, paths)._env()["LP_NUM_THREADS"] == "4"
+
+
+def test_no_new_run_starts_after_its_window_but_checkpointed_runs_resume(tmp_path: Path, monkeypatch):
+    suite = load_suite("quick-state", SUITES)
+    paths = BenchPaths(tmp_path / "runs", tmp_path / "results")
+    fresh, started = expand_grid(suite, seeds=2, agents=("wam",), tasks=("panda-stack",))
+    (paths.run_dir(suite, started) / "checkpoint").mkdir(parents=True)
+    (paths.run_dir(suite, started) / "checkpoint" / "COMPLETE").write_text("ok\n")
+    trained = []
+    runner = BenchRunner(suite, paths, jobs=1, sync_every=0.1, new_runs_until=0.0)  # the window closed long ago
+    monkeypatch.setattr(runner, "_train", lambda run, *rest: trained.append(run.key) or True)
+    outcome = runner.run([fresh, started])
+    assert trained == [started.key] and outcome["finished"] == [started.key]
+    assert outcome["not started"] == [fresh.key] and outcome["failed"] == []

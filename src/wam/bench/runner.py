@@ -174,12 +174,17 @@ def measure_latency(run_dir: Path, steps: int = 200) -> dict[str, float]:
         env.close()
 
 
+class NotStarted(Exception):
+    """A new run that :class:`BenchRunner` did not start because its window for new runs had closed."""
+
+
 class BenchRunner:
     """Schedules the not-yet-finished runs of a grid on ``jobs`` worker slots."""
 
     def __init__(self, suite: Suite, paths: BenchPaths = BenchPaths(), jobs: int | None = None, sync_every: float = 60.0,
-                 latency_steps: int = 200, log: Callable[[str], None] = print):
+                 latency_steps: int = 200, log: Callable[[str], None] = print, new_runs_until: float | None = None):
         self.suite, self.paths = suite, paths
+        self.new_runs_until = new_runs_until  # time.time() after which only runs with a checkpoint are started
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.sync_every, self.latency_steps, self.log = sync_every, latency_steps, log
         self._children: dict[str, subprocess.Popen] = {}
@@ -212,6 +217,9 @@ class BenchRunner:
         try:
             if reached(read_curve(self.paths.curve(self.suite, run)), self.suite.budget):
                 return None
+            fresh = not (run_dir / "checkpoint" / "COMPLETE").is_file()
+            if fresh and self.new_runs_until is not None and time.time() > self.new_runs_until:
+                raise NotStarted(f"{run.key}: not started, too late for a new run (--new-runs-for)")
             return self._train(run, run_dir, log_path, lock)
         finally:
             lock.unlink(missing_ok=True)
@@ -322,6 +330,11 @@ class BenchRunner:
                     run = futures[future]
                     try:
                         ok = future.result()
+                    except NotStarted as e:
+                        self.log(str(e))
+                        outcome.setdefault("not started", []).append(run.key)
+                        bar.update(1)
+                        continue
                     except Exception as e:  # one broken run must not stop the others
                         self.log(f"FAILED {run.key}: {e}")
                         ok = False

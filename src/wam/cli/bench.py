@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -52,6 +53,9 @@ class BenchArgs:
     """``act()`` calls timed after each finished run (0 skips the latency measurement)."""
     bootstrap_reps: int = 2000
     """Bootstrap resamples per confidence interval."""
+    new_runs_for: float | None = None
+    """Start new runs only during this many minutes (runs with a checkpoint still resume after): on a machine held
+    for a limited time, a run that cannot finish there would only be lost (its replay stays on the machine)."""
 
 
 def _report_suites(current: Suite, args: BenchArgs) -> list[Suite]:
@@ -84,7 +88,8 @@ def bench_cli(args: BenchArgs) -> dict[str, list[str]]:
     suite = load_suite(args.suite, args.suites_dir)
     grid = expand_grid(suite, args.seeds, tuple(args.agents), tuple(args.tasks))
     runner = BenchRunner(suite, BenchPaths(Path(args.runs_dir), Path(args.results_dir)), jobs=args.jobs,
-                         sync_every=args.sync_every, latency_steps=args.latency_steps)
+                         sync_every=args.sync_every, latency_steps=args.latency_steps,
+                         new_runs_until=None if args.new_runs_for is None else time.time() + 60 * args.new_runs_for)
     if args.dry_run:
         plan = runner.plan(grid)
         print(f"suite {suite.name} ({suite.path}): {len(plan)} runs, {suite.budget:,} env steps each, train ratio "
@@ -102,6 +107,8 @@ def bench_cli(args: BenchArgs) -> dict[str, list[str]]:
                              f"you run the same command again (report: {args.report})") from None
     path = _write_report(suite, args)
     print(f"report: {path} (plots in {Path(args.results_dir) / suite.name})")
+    if outcome.get("not started"):
+        print(f"not started (--new-runs-for {args.new_runs_for:g} min had passed): {', '.join(outcome['not started'])}")
     if outcome["failed"]:
         raise SystemExit(f"wam bench: {len(outcome['failed'])} run(s) failed: {', '.join(outcome['failed'])}; "
                          f"their logs are in {Path(args.runs_dir) / suite.name / 'logs'}; run the same command again to retry")
