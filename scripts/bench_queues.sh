@@ -1,47 +1,55 @@
 #!/usr/bin/env bash
 # Continue the long benchmarks on a 2-core machine for a fixed time, one queue per core, in the background.
-#   bash scripts/bench_queues.sh 150m     # each queue stops (with a checkpoint) after 150 minutes
+#   bash scripts/bench_queues.sh 150         # both queues stop (each run with a checkpoint) after 150 minutes
 # Every command below is resumable and skips finished work, so the same call continues where the last one stopped.
-# Both queues walk the same list of `wam bench` calls; a run is claimed with a lock file before it starts, so the two
-# never train the same run and together they act as two workers (issue 6). Order: the quick-state grid's state tasks
-# for the three compared agents (~10-30 min a run), then its MiniWorld task (~0.5-1 h), then the pixel suite at 2 seeds
-# (~2 h a run), then the SAC reference rows. Before the grid, each queue first trains one task of the baselines' DMC
-# check (issue 5: ~4-5 h a task on one core), queue 1 reacher-easy and queue 2 cartpole-swingup; a finished DMC run
-# skips at once. Queue 1 then trains the action-input ablation on cartpole-swingup (`--variant noactnorm`; issue 5's
-# audit, docs/dreamerv3.md) before joining the grid; queue 2, once the quick-state grid is done, trains the 2023-actor
-# ablation (`--variant noactnorm-backprop`, ~1.4x the cost) before the pixel suite.
-# A run stopped at the session's end resumes only on the same machine (runs/ lives outside the checkout), so start the
-# queues first thing and give them a limit that leaves time to commit.
-# Logs: runs/logs/queue{1,2}.log. Before the session ends, after the queues stop: `python benchmarks/dv3_dmc.py stash`
-# and commit benchmarks/stash/ (a fresh checkout has no runs/, so an unfinished DMC run lives on only through git).
-# To stop early, send SIGTERM to the queues' python processes (pkill -TERM -f 'wam bench|wam_state.py|dv3_dmc.py'):
-# their runs write a checkpoint first.
+#
+# A session may get a fresh machine, and only git carries work to the next one. The order follows from that:
+# 1. The pixel suite at 2 seeds (issue 6), first: a pixel run (~1.5 h on one core beside another job, rendering in
+#    the calling thread) can only count if it finishes on this machine, since its 1.4 GiB replay cannot be carried
+#    through git. `--new-runs-for` lets a queue start a new pixel run only while one can still finish before the
+#    limit (PIXEL_MIN, default 110 minutes, is the time budgeted for one run).
+# 2. The DreamerV3 DMC ablations on cartpole-swingup (issue 5, docs/dreamerv3.md; ~2.5 h for `noactnorm`, ~10 h for
+#    `noactnorm-backprop` on one core): unfinished runs are packed into git by `python benchmarks/dv3_dmc.py stash`
+#    (~10 MB each) and continue in the next session. Queue 1 trains `noactnorm`, queue 2 `noactnorm-backprop`
+#    (dv3_dmc.py has no locks, so the queues never share a DMC run).
+# 3. Then the grid's remaining cells: seeds 3-4 of quick-state (state tasks while 40 minutes remain, MiniWorld while
+#    70 remain) and the SAC reference rows.
+# Both queues walk the same `wam bench` lists; a run is claimed with a lock file before it starts, so the two never
+# train the same run. Logs: runs/logs/queue{1,2}.log.
+# Before the session ends, after the queues stop: `python benchmarks/dv3_dmc.py stash`, `wam bench quick-pixels
+# --report-only`, and commit benchmarks/results/ and benchmarks/stash/.
+# To stop early, send SIGTERM to the queues' python processes (pkill -TERM -f 'wam bench|dv3_dmc.py'): their runs
+# write a checkpoint first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-LIMIT=${1:?"usage: bash scripts/bench_queues.sh DURATION (e.g. 150m)"}
-# A new session may get the same machine with its checkout laid anew: keep runs/ outside the checkout so that
-# checkpoints (and half-done runs) survive that. Set WAM_RUNS_HOME to choose where.
+LIMIT_MIN=${1:?"usage: bash scripts/bench_queues.sh MINUTES (e.g. 150)"}
+LIMIT_MIN=${LIMIT_MIN%m}
+PIXEL_MIN=${PIXEL_MIN:-110}
+# Keep runs/ outside the checkout, so that checkpoints survive a checkout laid anew on the same machine.
 if [[ ! -e runs ]]; then
   mkdir -p "${WAM_RUNS_HOME:-$HOME/wam-runs}" && ln -s "${WAM_RUNS_HOME:-$HOME/wam-runs}" runs
 fi
 mkdir -p runs/logs
+START=$(date +%s)
 
+window() {  # minutes left for starting a new run that takes $1 minutes (0 once too late)
+  local left=$(( LIMIT_MIN - ($(date +%s) - START) / 60 - $1 ))
+  echo $(( left > 0 ? left : 0 ))
+}
+pixels() { wam bench quick-pixels --jobs 1 --seeds 2 --new-runs-for "$(window "$PIXEL_MIN")"; }
+dmc() { python benchmarks/dv3_dmc.py run --size size1m --tasks cartpole-swingup --seeds 0 --variant "$1"; }
 STATE_TASKS="metaworld-reach-v3 metaworld-push-v3 metaworld-button-press-topdown-v3 metaworld-drawer-close-v3 panda-stack"
-state_grid() {
-  wam bench quick-state --jobs 1 --seeds 3 --agents wam wam-decoupled dreamerv3 --tasks $STATE_TASKS
-  wam bench quick-state --jobs 1 --seeds 3 --agents wam wam-decoupled dreamerv3
+rest() {  # state runs take 20-40 min on one core, MiniWorld runs ~1 h
+  wam bench quick-state --jobs 1 --seeds 5 --agents wam wam-decoupled dreamerv3 --tasks $STATE_TASKS \
+    --new-runs-for "$(window 40)"
+  wam bench quick-state --jobs 1 --seeds 5 --agents wam wam-decoupled dreamerv3 --new-runs-for "$(window 70)"
+  wam bench quick-state --jobs 1 --seeds 3 --new-runs-for "$(window 40)"  # the SAC reference rows
 }
-grid() {
-  state_grid
-  wam bench quick-pixels --jobs 1 --seeds 2
-  wam bench quick-state --jobs 1 --seeds 3
-}
-dmc() { python benchmarks/dv3_dmc.py run --size size1m --tasks "$1" --seeds 0 "${@:2}"; }
-queue1() { dmc reacher-easy; dmc cartpole-swingup --variant noactnorm; grid; }
-queue2() { dmc cartpole-swingup; state_grid; dmc cartpole-swingup --variant noactnorm-backprop; grid; }
+queue1() { pixels; dmc noactnorm; rest; }
+queue2() { pixels; dmc noactnorm-backprop; rest; }
 
-export STATE_TASKS
-export -f dmc state_grid grid queue1 queue2
-nohup timeout -s TERM "$LIMIT" bash -c queue1 >> runs/logs/queue1.log 2>&1 &
-nohup timeout -s TERM "$LIMIT" bash -c queue2 >> runs/logs/queue2.log 2>&1 &
-echo "started 2 queues for $LIMIT; logs in runs/logs/queue1.log and runs/logs/queue2.log"
+export LIMIT_MIN PIXEL_MIN START STATE_TASKS
+export -f window pixels dmc rest queue1 queue2
+nohup timeout -s TERM "${LIMIT_MIN}m" bash -c queue1 >> runs/logs/queue1.log 2>&1 &
+nohup timeout -s TERM "${LIMIT_MIN}m" bash -c queue2 >> runs/logs/queue2.log 2>&1 &
+echo "started 2 queues for $LIMIT_MIN minutes; logs in runs/logs/queue1.log and runs/logs/queue2.log"
