@@ -14,13 +14,15 @@ compare rows of one run. Appends to ``benchmarks/results/render_speed.jsonl`` an
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+
+from wam.io.metrics import append_jsonl, read_jsonl
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "results" / "render_speed.jsonl"
@@ -30,8 +32,9 @@ CASES = {"state": dict(obs=("proprio",), antialias=True), "rgbd, anti-aliased": 
          "rgbd, no anti-aliasing": dict(obs=("rgb", "depth"), antialias=False)}
 
 
-def ms_per_step(env, steps: int, seed: int) -> float:
-    """Mean wall-clock milliseconds of ``env.step`` with random actions (resets inside the loop, untimed)."""
+def ms_per_step(env, steps: int, seed: int, observe: Callable[[dict], None] | None = None) -> float:
+    """Mean wall-clock milliseconds of ``env.step`` with random actions (resets inside the loop, untimed);
+    ``observe``, when given, sees every timed step's observation (outside the timing)."""
     env.reset(seed=seed)
     env.action_space.seed(seed)
     for _ in range(5):  # warm-up
@@ -40,8 +43,10 @@ def ms_per_step(env, steps: int, seed: int) -> float:
     for _ in range(steps):
         action = env.action_space.sample()
         t0 = time.perf_counter()
-        _, _, terminated, truncated, _ = env.step(action)
+        obs, _, terminated, truncated, _ = env.step(action)
         total += time.perf_counter() - t0
+        if observe is not None:
+            observe(obs)
         if terminated or truncated:
             env.reset()
     return 1000 * total / steps
@@ -96,14 +101,12 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
     for name in args.envs:
         for row in measure(name, args.steps):
             row.update(load_avg_1min=os.getloadavg()[0], when=when)
-            with OUT.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_jsonl(OUT, row)
             print(row, flush=True)
-    write_table([json.loads(line) for line in OUT.read_text().splitlines()])
+    write_table(read_jsonl(OUT))
 
 
 if __name__ == "__main__":

@@ -19,11 +19,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+from wam.io.metrics import append_jsonl, read_jsonl
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "results" / "render_threads.jsonl"
@@ -33,26 +34,23 @@ SETTINGS = ("default", "0", "1", "2")
 
 def child(env_name: str, steps: int, seed: int = 0) -> dict:
     """Step ``env_name`` (64×64 RGB + depth) ``steps`` times: mean ms per step and an MD5 of every frame."""
+    # render_speed is the sibling script: its folder is on the path when this one runs
+    from render_speed import ms_per_step
+
     from wam.envs import make
 
     env = make(env_name, obs=("rgb", "depth"), image_size=64, seed=seed)
     digest = hashlib.md5()
+
+    def observe(obs: dict) -> None:
+        digest.update(obs["rgb"].tobytes())
+        digest.update(obs["depth"].tobytes())
+
     try:
-        env.reset(seed=seed)
-        env.action_space.seed(seed)
-        total = 0.0
-        for _ in range(steps):
-            action = env.action_space.sample()
-            t0 = time.perf_counter()
-            obs, _, terminated, truncated, _ = env.step(action)
-            total += time.perf_counter() - t0
-            digest.update(obs["rgb"].tobytes())
-            digest.update(obs["depth"].tobytes())
-            if terminated or truncated:
-                env.reset()
+        ms = ms_per_step(env, steps, seed, observe=observe)
     finally:
         env.close()
-    return {"ms_per_step": 1000 * total / steps, "frames_md5": digest.hexdigest()}
+    return {"ms_per_step": ms, "frames_md5": digest.hexdigest()}
 
 
 def measure(env_name: str, steps: int, setting: str) -> dict:
@@ -102,17 +100,14 @@ def main() -> None:
             times[setting].append(result["ms_per_step"])
             digests[setting].add(result["frames_md5"])
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
     for setting in SETTINGS:
         # a setting whose frames differ between its own rounds is reported with a marker digest
         digest = digests[setting].pop() if len(digests[setting]) == 1 else "varies between rounds"
-        row = {"env": args.env, "setting": setting, "ms_per_step": float(np.median(times[setting])),
-               "rounds": args.rounds, "steps": args.steps, "frames_md5": digest, "cpus": os.cpu_count(),
-               "load_avg_1min": os.getloadavg()[0], "when": when}
-        with OUT.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(row, flush=True)
-    write_table([json.loads(line) for line in OUT.read_text().splitlines()])
+        append_jsonl(OUT, {"env": args.env, "setting": setting, "ms_per_step": float(np.median(times[setting])),
+                           "rounds": args.rounds, "steps": args.steps, "frames_md5": digest, "cpus": os.cpu_count(),
+                           "load_avg_1min": os.getloadavg()[0], "when": when})
+    write_table(read_jsonl(OUT))
+    print(TABLE.read_text())
 
 
 if __name__ == "__main__":

@@ -176,3 +176,13 @@ def test_wam_state_note_groups_continued_runs(monkeypatch):
     assert "from `runs/bench/quick-state` (`wam_reach-v3_s0`, `wam_reach-v3_s1`), replay capacity 50,000 rows" in note
     assert "from `elsewhere/run7` (`wam_push-v3_s0`), replay capacity 10,000 rows" in note
     assert "s2" not in note
+
+
+def test_render_threads_table_flags_frames_that_differ_from_the_default(tmp_path, monkeypatch):
+    script = load_script("render_threads", monkeypatch, TABLE=tmp_path / "render_threads.md")
+    row = {"env": "metaworld/reach-v3", "rounds": 3, "cpus": 2, "load_avg_1min": 1.0, "when": "now"}
+    script.write_table([dict(row, setting="default", ms_per_step=50.0, frames_md5="a"),
+                        dict(row, setting="0", ms_per_step=40.0, frames_md5="a"),
+                        dict(row, setting="1", ms_per_step=60.0, frames_md5="b")])
+    lines = {line.split(" | ")[1]: line for line in script.TABLE.read_text().splitlines() if line.startswith("| metaworld")}
+    assert "| 40.0 | 3 | yes |" in lines["0"] and "| **no** |" in lines["1"]

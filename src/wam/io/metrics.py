@@ -57,3 +57,11 @@ def read_jsonl(path: str | Path) -> list[dict]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def append_jsonl(path: str | Path, record: dict) -> None:
+    """Append one record to a JSONL file (created with its folder when missing)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
