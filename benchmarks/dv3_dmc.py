@@ -48,6 +48,8 @@ from pathlib import Path
 import numpy as np
 
 from wam.bench.process import raise_interrupt, run_to_end
+from wam.bench.runner import has_checkpoint
+from wam.io.metrics import read_jsonl
 
 ROOT = Path(__file__).resolve().parent
 REFERENCE = ROOT / "reference" / "dreamerv3_dmc_proprio.json"
@@ -80,9 +82,7 @@ def protocol_flags(task: str, seed: int, size: str, variant: str | None, steps: 
 
 def last_step(curve: Path) -> int:
     """The last evaluated decision step of a committed curve (JSONL), or -1 when there is none."""
-    if not curve.is_file():
-        return -1
-    steps = [json.loads(line)["step"] for line in curve.read_text().splitlines() if line.strip()]
+    steps = [row["step"] for row in read_jsonl(curve)] if curve.is_file() else []
     return int(max(steps, default=-1))
 
 
@@ -100,7 +100,7 @@ def run_one(task: str, seed: int, size: str, variant: str | None, steps: int, ma
         # finished (here, or on another machine whose curve was committed): rerunning would only redo it
         print(f"{out.name}: finished, skipped", flush=True)
         return
-    if (out / "checkpoint" / "COMPLETE").is_file():
+    if has_checkpoint(out):
         args = ["--resume", str(out)]
     else:
         args = protocol_flags(task, seed, size, variant, steps, out)

@@ -374,3 +374,14 @@ def test_no_new_run_starts_after_its_window_but_checkpointed_runs_resume(tmp_pat
     outcome = runner.run([fresh, started])
     assert trained == [started.key] and outcome["finished"] == [started.key]
     assert outcome["not started"] == [fresh.key] and outcome["failed"] == []
+
+
+def test_a_checkpoint_left_by_a_crash_mid_swap_is_resumed_not_deleted(tmp_path: Path):
+    suite = load_suite("quick-state", SUITES)
+    paths = BenchPaths(tmp_path / "runs", tmp_path / "results")
+    run = expand_grid(suite, seeds=1, agents=("wam",), tasks=("panda-stack",))[0]
+    run_dir = paths.run_dir(suite, run)
+    (run_dir / "checkpoint.old").mkdir(parents=True)  # the trainer had moved the old one aside when it was killed
+    (run_dir / "checkpoint.old" / "COMPLETE").write_text("ok\n")
+    assert run_status(suite, run, paths) == "resume"
+    assert train_command(suite, run, run_dir)[-2:] == ["--resume", str(run_dir)]

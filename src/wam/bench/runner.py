@@ -89,10 +89,18 @@ def expand_grid(suite: Suite, seeds: int | None = None, agents: tuple[str, ...] 
             if (not agents or agent in agents) and suite.runs_on(agent, task.name)]
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether ``wam train --resume`` can continue the run: a complete checkpoint, including one left by a crash in the
+    middle of replacing the previous checkpoint (the trainer's own lookup, so the two never disagree)."""
+    from wam.training.checkpoint import find_checkpoint  # here, not at the top: it imports torch
+
+    return find_checkpoint(run_dir) is not None
+
+
 def train_command(suite: Suite, run: RunSpec, run_dir: Path) -> list[str]:
     """The ``wam train`` command of a run: ``--resume`` when it has a checkpoint, else the full protocol."""
     cmd = [sys.executable, "-m", "wam.cli.main", "train"]
-    if (run_dir / "checkpoint" / "COMPLETE").is_file():
+    if has_checkpoint(run_dir):
         return cmd + ["--resume", str(run_dir)]
     return cmd + [*suite.agents[run.agent], "--env", run.task.env, "--obs", *run.task.obs, *run.task.flags,
                   *suite.common_flags, "--steps", str(suite.budget), "--seed", str(run.seed),
@@ -132,7 +140,7 @@ def run_status(suite: Suite, run: RunSpec, paths: BenchPaths) -> str:
     run_dir = paths.run_dir(suite, run)
     if (run_dir / "final").is_dir() and reached(sync_curve(run_dir, paths.curve(suite, run)), suite.budget):
         return "done"
-    return "resume" if (run_dir / "checkpoint" / "COMPLETE").is_file() else "new"
+    return "resume" if has_checkpoint(run_dir) else "new"
 
 
 def _check_protocol(suite: Suite, run: RunSpec, run_dir: Path) -> None:
@@ -217,7 +225,7 @@ class BenchRunner:
         try:
             if reached(read_curve(self.paths.curve(self.suite, run)), self.suite.budget):
                 return None
-            fresh = not (run_dir / "checkpoint" / "COMPLETE").is_file()
+            fresh = not has_checkpoint(run_dir)
             if fresh and self.new_runs_until is not None and time.time() > self.new_runs_until:
                 raise NotStarted(f"{run.key}: not started, too late for a new run (--new-runs-for)")
             return self._train(run, run_dir, log_path, lock)
@@ -226,7 +234,7 @@ class BenchRunner:
 
     def _train(self, run: RunSpec, run_dir: Path, log_path: Path, lock: Path) -> bool:
         """The body of :meth:`execute`, with ``lock`` held."""
-        if (run_dir / "checkpoint" / "COMPLETE").is_file():
+        if has_checkpoint(run_dir):
             _check_protocol(self.suite, run, run_dir)
         elif run_dir.exists():
             shutil.rmtree(run_dir)  # killed before its first checkpoint: its partial logs would mix with the new run's
