@@ -85,6 +85,46 @@ def test_unknown_agent_suggests_a_name():
         get_agent("dreamer")
 
 
+def test_every_registered_agent_is_wired_into_the_training_config():
+    # Adding an agent takes three edits (docs/extending.md); a registry entry without the rest fails here, not mid-run.
+    from dataclasses import fields
+
+    from wam.training.config import TrainConfig
+
+    config_fields = {f.name for f in fields(TrainConfig)}
+    for name in AGENTS:
+        config_cls, agent_cls = get_agent(name)
+        assert agent_cls.name == name, f"{agent_cls.__name__}.name is {agent_cls.name!r}, registered as {name!r}"
+        assert name in config_fields, f"TrainConfig has no field {name!r} holding a {config_cls.__name__}"
+        cfg = TrainConfig(env="toy/reach2d", obs=("state",), agent=name).agent_config()
+        assert isinstance(cfg, config_cls), f"TrainConfig.{name} is a {type(cfg).__name__}, not {config_cls.__name__}"
+        assert cfg.batch_size >= 1 and cfg.seq_len >= 1  # the loop samples replay batches of this shape
+        assert name in TINY, f"add a tiny {config_cls.__name__} for {name!r} to TINY in this file"
+
+
+def test_an_agent_without_save_and_load_is_refused_when_defined_not_after_training():
+    from wam.agents.base import Agent
+
+    class Incomplete(Agent):
+        def init_state(self, batch_size):
+            return None
+
+        def act(self, obs, state, is_first, deterministic=False):
+            return np.zeros((len(is_first), 1), np.float32), state
+
+        def update(self, batch):
+            return {}
+
+        def optimizer_state(self):
+            return {}
+
+        def load_optimizer_state(self, state):
+            pass
+
+    with pytest.raises(TypeError, match="from_pretrained, save_pretrained"):
+        Incomplete()
+
+
 def test_wam_actor_warmup_trains_the_world_model_first():
     torch.manual_seed(0)
     spec = EnvSpec({"state": [4]}, 2, False)

@@ -15,6 +15,7 @@ Batch convention (DreamerV3's), every tensor (B, T, ...), sampled within one epi
 from __future__ import annotations
 
 import abc
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,11 @@ from torch import nn
 
 
 class Agent(nn.Module, abc.ABC):
-    """An acting + learning agent. Subclasses are ``nn.Module`` so ``.to(device)`` and ``state_dict`` work."""
+    """An acting + learning agent. Subclasses are ``nn.Module`` so ``.to(device)`` and ``state_dict`` work.
+
+    Besides these methods the loop reads ``batch_size`` and ``seq_len`` from the agent's config dataclass: the shape of
+    the replay batches :meth:`update` receives. ``docs/extending.md`` shows how to add an agent.
+    """
 
     #: Name used on the command line (``wam train --agent NAME``).
     name: str = ""
@@ -50,6 +55,19 @@ class Agent(nn.Module, abc.ABC):
     @abc.abstractmethod
     def load_optimizer_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`optimizer_state` returned."""
+
+    @abc.abstractmethod
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write the agent for inference into ``directory`` (``config.json`` naming the agent + ``model.safetensors``).
+
+        The training loop calls it at the end of a run (``<run>/final``); :func:`wam.io.pretrained.save_pretrained`
+        does the writing for an agent whose config and env spec form a dataclass.
+        """
+
+    @classmethod
+    @abc.abstractmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = None) -> "Agent":
+        """Rebuild an agent written by :meth:`save_pretrained` (what ``wam eval`` and ``load_agent`` call)."""
 
     @property
     def device(self) -> torch.device:

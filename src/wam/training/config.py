@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from wam.agents.dreamerv3 import DreamerV3Config
+from wam.agents.registry import AGENTS
 from wam.agents.sac import SACConfig
 from wam.agents.wam_agent import WAMAgentConfig
 from wam.envs.config import EnvConfig
-
-AGENT_NAMES = ("wam", "dreamerv3", "sac")
 
 
 @dataclass
@@ -82,10 +81,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.obs = tuple(self.obs)
         self.env_config()  # validates the environment fields early, with EnvConfig's messages
-        if self.agent not in AGENT_NAMES:
+        if self.agent not in AGENTS:
             from wam.envs.registry import suggest
 
-            raise ValueError(f"unknown agent {self.agent!r}{suggest(self.agent, list(AGENT_NAMES))} Valid agents: {list(AGENT_NAMES)}")
+            raise ValueError(f"unknown agent {self.agent!r}{suggest(self.agent, list(AGENTS))} Valid agents: {sorted(AGENTS)}")
         for name in ("steps", "num_envs", "eval_every", "eval_episodes", "eval_envs", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
@@ -103,5 +102,5 @@ class TrainConfig:
                          reward_type=self.reward_type, antialias=self.antialias)
 
     def agent_config(self):
-        """The selected agent's own config."""
+        """The selected agent's own config (the field named like the agent: ``--wam.*``, ``--dreamerv3.*`` …)."""
         return getattr(self, self.agent)
