@@ -30,7 +30,8 @@ the smallest model (the size the reference's current DMC proprio config uses; ~4
 one other job, against days for ``size12m``); the report keeps each size in its own column. ``report``
 writes ``benchmarks/results/dv3_dmc.md`` and ``dv3_dmc.png`` from whatever exists. Our score is the mean return of
 10 evaluation episodes of the deterministic policy every 10k frames; the published one is the training episodes'
-score, so small differences are expected; a large gap is a bug to look for (an audit of the port against the
+score, so small differences are expected, and the report's second table scores our training episodes
+(``episodes.jsonl``, copied to ``benchmarks/results/dv3_dmc/episodes/``) the published way; a large gap is a bug to look for (an audit of the port against the
 reference after the first finished run is summarised in ``docs/dreamerv3.md``).
 """
 
@@ -116,6 +117,9 @@ def run_one(task: str, seed: int, size: str, variant: str | None, steps: int, ma
         if (out / "eval.jsonl").is_file():
             RESULTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(out / "eval.jsonl", RESULTS / f"{out.name}.jsonl")
+        if (out / "episodes.jsonl").is_file():
+            (RESULTS / "episodes").mkdir(parents=True, exist_ok=True)
+            shutil.copy(out / "episodes.jsonl", RESULTS / "episodes" / f"{out.name}.jsonl")
 
 
 def stash() -> None:
@@ -133,7 +137,7 @@ def stash() -> None:
         STASH.mkdir(parents=True, exist_ok=True)
         partial = archive.with_suffix(".partial")
         with tarfile.open(partial, "w:gz") as tar:
-            for item in ("config.json", "eval.jsonl", "metrics.jsonl", "checkpoint"):
+            for item in ("config.json", "eval.jsonl", "metrics.jsonl", "episodes.jsonl", "checkpoint"):
                 if (run / item).exists():
                     tar.add(run / item, arcname=f"{run.name}/{item}")
         partial.replace(archive)
@@ -153,6 +157,37 @@ def ours_at_frames(task: str, size: str) -> dict[int, list[float]]:
         rows = {int(r["env_steps"]): r for r in map(json.loads, path.read_text().splitlines())}
         for steps, row in rows.items():
             by_frames.setdefault(steps * REPEAT, []).append(float(row["eval/return"]))
+    return by_frames
+
+
+def binned_training_scores(episodes: list[dict], borders: np.ndarray) -> dict[int, float]:
+    """{frames: mean return of the training episodes that ended in (previous border, frames]}, the published curves'
+    binning (the reference's plotting helper averages each seed's episode scores over such bins).
+
+    ``episodes`` are rows of a run's ``episodes.jsonl`` (``step`` = decisions when the episode ended, ``return``,
+    ``length``). The log may begin mid-run (a run started before the trainer wrote it, then resumed): a bin counts
+    only when the log covers all of it, i.e. from where its first logged episode began.
+    """
+    if not episodes:
+        return {}
+    frames = np.array([r["step"] for r in episodes]) * REPEAT
+    returns = np.array([r["return"] for r in episodes], dtype=float)
+    logged_from = (episodes[0]["step"] - episodes[0]["length"]) * REPEAT
+    scores = {}
+    for start, stop in zip(borders[:-1], borders[1:]):
+        inside = (frames > start) & (frames <= stop)
+        if start >= logged_from and inside.any():
+            scores[int(stop)] = float(returns[inside].mean())
+    return scores
+
+
+def training_at_frames(task: str, size: str, steps: np.ndarray) -> dict[int, list[float]]:
+    """{frames: [binned training score of each seed]} from ``RESULTS/episodes/`` (see :func:`binned_training_scores`)."""
+    by_frames: dict[int, list[float]] = {}
+    borders = np.concatenate([[0], steps])
+    for path in sorted((RESULTS / "episodes").glob(f"{task}_{size}_s*.jsonl")):
+        for frames, score in binned_training_scores(read_jsonl(path), borders).items():
+            by_frames.setdefault(frames, []).append(score)
     return by_frames
 
 
@@ -205,16 +240,25 @@ def report() -> None:
     close = ["", "How close (rule fixed before the results: our mean at 100k frames inside the published seeds' "
              "[min, max]; one seed of ours against five published, our deterministic evaluations against their "
              "training episodes):", ""]
+    training_rows, training_close = [], []
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.5), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         steps = np.array(ref["tasks"][task]["steps"])
         published = np.array(list(ref["tasks"][task]["seeds"].values()))  # (seeds, points)
         ours = {size: ours_at_frames(task, size) for size in sizes}
+        training = {size: training_at_frames(task, size, steps) for size in sizes}
         for i, frames in enumerate(steps):
             col = published[:, i]
             cells = [_cell(ours[size].get(int(frames), [])) for size in sizes]
             lines.append(f"| {task} | {frames // 1000}k | {_cell(list(col))} | " + " | ".join(cells) + " |")
+            cells = [_cell(training[size].get(int(frames), [])) for size in sizes]
+            training_rows.append(f"| {task} | {frames // 1000}k | {_cell(list(col))} | " + " | ".join(cells) + " |")
         close += [f"* {task}, {size}: {closeness(published, steps, ours[size])}" for size in sizes if ours[size]]
+        training_close += [f"* {task}, {size}: {closeness(published, steps, training[size])}"
+                           for size in sizes if training[size]]
+        for size, scores in training.items():
+            if scores:
+                ax.plot(sorted(scores), [scores[k] for k in sorted(scores)], linestyle="--", label=f"ours {size}, training")
         ax.plot(steps, published.mean(0), color="k", label="published (mean, min–max)")
         ax.fill_between(steps, published.min(0), published.max(0), color="k", alpha=0.15)
         for path in sorted(RESULTS.glob(f"{task}_*_s*.jsonl")):
@@ -225,7 +269,15 @@ def report() -> None:
         ax.set_xlabel("environment frames")
         ax.set_ylabel("episode return")
         ax.legend(fontsize=8)
-    (ROOT / "results" / "dv3_dmc.md").write_text("\n".join(lines + close) + "\n")
+    training = ["", "## Training episodes, scored as the published curves", "",
+                "The published values are training-episode scores, which the reference's plotting helper averages "
+                "per seed over bins of 10k frames, (x − 10k, x]. The same from our runs' `episodes.jsonl` (every "
+                "training episode of the stochastic policy, written since 2026-12-05; a run begun before that "
+                "counts only from where its log begins). Cells: mean over seeds of each seed's bin mean.", "",
+                "| task | frames | published | " + " | ".join(f"ours {size}, training" for size in sizes) + " |",
+                "|---|---|---|" + "---|" * len(sizes), *training_rows,
+                "", "How close, by the same rule on training episodes:", "", *(training_close or ["* no complete bin yet"])]
+    (ROOT / "results" / "dv3_dmc.md").write_text("\n".join(lines + close + training) + "\n")
     fig.tight_layout()
     fig.savefig(ROOT / "results" / "dv3_dmc.png", dpi=100)
 

@@ -186,3 +186,17 @@ def test_render_threads_table_flags_frames_that_differ_from_the_default(tmp_path
                         dict(row, setting="1", ms_per_step=60.0, frames_md5="b")])
     lines = {line.split(" | ")[1]: line for line in script.TABLE.read_text().splitlines() if line.startswith("| metaworld")}
     assert "| 40.0 | 3 | yes |" in lines["0"] and "| **no** |" in lines["1"]
+
+
+def test_training_episodes_are_binned_like_the_published_curves_and_only_where_logged(dv3_dmc):
+    borders = np.array([0, 10_000, 20_000, 30_000])  # frames; 500-decision episodes = 1000 frames at repeat 2
+    def episodes(first_step, returns):
+        return [{"step": first_step + 500 * i, "return": r, "length": 500} for i, r in enumerate(returns)]
+
+    # logged from the start: 10 episodes per 10k-frame bin, each bin the mean of the episodes that ended in it
+    full = episodes(500, [1.0] * 10 + [3.0] * 10 + [5.0, 7.0])
+    assert dv3_dmc.binned_training_scores(full, borders) == {10_000: 1.0, 20_000: 3.0, 30_000: 6.0}
+    # a log that begins mid-run (first episode began at 6k frames) skips the bin it only partly covers
+    late = episodes(3_500, [2.0] * 4 + [4.0] * 4)  # end at 7k-10k frames, then 11k-14k
+    assert dv3_dmc.binned_training_scores(late, borders) == {20_000: 4.0}
+    assert dv3_dmc.binned_training_scores([], borders) == {}

@@ -49,3 +49,15 @@ def test_unknown_config_fields_and_bad_json_raise(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt"):
         read_config(tmp_path)
+
+
+def test_rewinding_a_log_drops_what_came_after_the_checkpoint_and_keeps_appending(tmp_path):
+    from wam.io.metrics import MetricsLogger, read_jsonl
+
+    log = MetricsLogger(tmp_path, "episodes", tensorboard=False)
+    for step in (10, 20, 30, 40):
+        log.log(step, {"return": float(step)})
+    log.rewind(25)  # resumed from a checkpoint at step 25: the episodes at 30 and 40 belong to a discarded future
+    log.log(35, {"return": 1.0})
+    log.close()
+    assert [(r["step"], r["return"]) for r in read_jsonl(tmp_path / "episodes.jsonl")] == [(10, 10.0), (20, 20.0), (35, 1.0)]

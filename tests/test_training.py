@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from wam.io.metrics import read_jsonl
@@ -99,7 +100,8 @@ def test_a_run_killed_after_an_evaluation_does_not_repeat_it(tmp_path: Path, mon
     assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0, 20, 40]
     monkeypatch.setattr(Trainer, "_checkpoint", save)
     train(cfg, resume=True)  # continues from the step-20 checkpoint, written after the step-20 evaluation
-    assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0, 20, 40, 40, 60]
+    # ... and drops the lost run's step-40 evaluation, which it then makes again
+    assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0, 20, 40, 60]
 
 
 @pytest.mark.parametrize("run_config, message", [(None, "pass the run folder"), ('{"x', "is not valid JSON"),
@@ -144,9 +146,16 @@ def test_a_signal_stops_training_with_a_checkpoint_of_every_step(tmp_path: Path,
     assert signal.getsignal(signal.SIGTERM) is handler_before  # the handler is restored
     counters = json.loads((tmp_path / "run" / "checkpoint" / "counters.json").read_text())
     assert counters["env_steps"] == stopped.value.env_steps > 20  # no scheduled checkpoint before 1000: this one is the stop's
+    stopped_at = counters["env_steps"]
+    (tmp_path / "run" / "episodes.jsonl").open("a").write('{"step": 59, "return": -1.0}\n')  # as if logged after the stop
     monkeypatch.setattr(Trainer, "_evaluate", evaluate)
     train(cfg, resume=True)
     assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0, 20, 40, 60]
+    # One row per training episode (15 steps each); the resumed run dropped what its checkpoint does not contain.
+    episodes = read_jsonl(tmp_path / "run" / "episodes.jsonl")
+    assert [r["length"] for r in episodes] == [15] * len(episodes) and -1.0 not in [r["return"] for r in episodes]
+    assert [r["step"] for r in episodes if r["step"] <= stopped_at] == [15, 30][: stopped_at // 15]
+    assert episodes[-1]["step"] > stopped_at and all(np.isfinite(r["return"]) for r in episodes)
 
 
 def test_sigterm_to_wam_train_exits_with_a_resume_hint(tmp_path: Path):

@@ -7,6 +7,8 @@ import math
 import time
 from pathlib import Path
 
+from wam.io.pretrained import atomic_write_bytes
+
 
 class MetricsLogger:
     """Append ``{"step": ..., "time": ..., **metrics}`` lines to ``<run>/<name>.jsonl`` (and TensorBoard)."""
@@ -33,6 +35,14 @@ class MetricsLogger:
             for key, value in clean.items():
                 if isinstance(value, float):
                     self._tb.add_scalar(key, value, step)
+
+    def rewind(self, step: int) -> None:
+        """Drop the records logged after ``step``: a run resumed from a checkpoint at ``step`` continues from there, and
+        what it logged after that checkpoint describes training that the resumed run does not contain."""
+        self._file.close()
+        kept = [json.dumps(r) + "\n" for r in read_jsonl(self.path) if r.get("step", 0) <= step]
+        atomic_write_bytes(self.path, "".join(kept).encode())
+        self._file = self.path.open("a", buffering=1)
 
     def close(self) -> None:
         """Flush and close."""

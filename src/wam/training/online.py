@@ -118,6 +118,7 @@ class Trainer:
                          "next_log": cfg.log_every, "next_checkpoint": cfg.checkpoint_every, "wall_time": 0.0}
         self.metrics = MetricsLogger(self.run_dir, "metrics")
         self.eval_log = MetricsLogger(self.run_dir, "eval", tensorboard=False)
+        self.episode_log = MetricsLogger(self.run_dir, "episodes", tensorboard=False)  # every training episode
         self._write_config()
 
     def _write_config(self) -> None:
@@ -131,6 +132,8 @@ class Trainer:
         if path is None:
             return False
         self.counters.update(load_checkpoint(path, self.agent, self.replay if self.cfg.checkpoint_replay else None))
+        for log in (self.metrics, self.eval_log, self.episode_log):
+            log.rewind(int(self.counters["env_steps"]))
         return True
 
     def _to_torch(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -160,7 +163,7 @@ class Trainer:
         state = self.agent.init_state(n)
         is_first, is_last, is_terminal = np.ones(n, bool), np.zeros(n, bool), np.zeros(n, bool)
         reward = np.zeros(n, np.float32)
-        ep_return, ep_success = np.zeros(n), np.zeros(n, bool)
+        ep_return, ep_success, ep_length = np.zeros(n), np.zeros(n, bool), np.zeros(n, int)
         recent: list[tuple[float, bool]] = []
         train_metrics: dict[str, list[float]] = {}
         last_summary: dict[str, float] = {}
@@ -189,11 +192,14 @@ class Trainer:
                 progress.advance(int(live.sum()))
                 ep_return += np.where(live, r, 0.0)
                 ep_success |= live & np.asarray(info.get(SUCCESS, np.zeros(n, bool)), bool)
+                ep_length += live
                 done = live & (terminated | truncated)
                 for i in np.flatnonzero(done):
                     recent = (recent + [(float(ep_return[i]), bool(ep_success[i]))])[-20:]
                     c["episodes"] += 1
-                    ep_return[i], ep_success[i] = 0.0, False
+                    self.episode_log.log(c["env_steps"], {"return": float(ep_return[i]), "success": bool(ep_success[i]),
+                                                          "length": int(ep_length[i])})
+                    ep_return[i], ep_success[i], ep_length[i] = 0.0, False, 0
                 reward = np.where(live, r, 0.0).astype(np.float32)
                 is_first, is_last, is_terminal = is_last.copy(), done, live & terminated
                 # ---- updates at the train ratio
@@ -238,6 +244,7 @@ class Trainer:
         self.eval_envs.close()
         self.metrics.close()
         self.eval_log.close()
+        self.episode_log.close()
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, float]:
