@@ -15,6 +15,7 @@ Batch convention (DreamerV3's), every tensor (B, T, ...), sampled within one epi
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,17 @@ class Agent(nn.Module, abc.ABC):
     def device(self) -> torch.device:
         """Device of the agent's parameters."""
         return next(self.parameters()).device
+
+    def sync_gradients(self) -> None:
+        """Average the gradients over data-parallel processes (``torchrun``); a no-op in a single process.
+
+        :meth:`update` calls it after ``backward()`` and before gradient clipping and the optimiser step, so every
+        process takes the same step (see :mod:`wam.training.distributed`).
+        """
+        reducer = getattr(self, "_gradient_reducer", None)
+        if reducer is not None:
+            reducer(self.parameters())
+
+    def set_gradient_reducer(self, reducer: Callable[[Iterator[nn.Parameter]], None] | None) -> None:
+        """Install what :meth:`sync_gradients` calls on the parameters (the training loop does, for ``torchrun``)."""
+        self._gradient_reducer = reducer

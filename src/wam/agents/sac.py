@@ -153,6 +153,7 @@ class SACAgent(Agent):
         critic_loss = sum(F.mse_loss(q(xa).squeeze(-1), target) for q in self.critics)
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
+        self.sync_gradients()
         self.critic_opt.step()
 
         dist = self._policy(obs)
@@ -161,10 +162,12 @@ class SACAgent(Agent):
         actor_loss = (alpha * logp - self._q(self.critics, obs, new_action)).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
+        self.sync_gradients()
         self.actor_opt.step()
         alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()
+        self.sync_gradients()
         self.alpha_opt.step()
         with torch.no_grad():
             for p, tp in zip(self.critics.parameters(), self.target_critics.parameters()):

@@ -146,6 +146,7 @@ class WAMAgent(Agent):
         self.updates_done += 1
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.sync_gradients()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.model.update_slow_networks()

@@ -62,6 +62,8 @@ def train_cli(args: TrainArgs) -> dict[str, float]:
     except TrainingStopped as e:
         print(f"wam: {e}", file=sys.stderr, flush=True)
         raise SystemExit(128 + e.signum) from None
+    if not summary:  # a rank > 0 of a torchrun run: rank 0 evaluates and reports
+        return summary
     print(f"final: success {summary['eval/success']:.0%} return {summary['eval/return']:.1f} "
           f"({summary['eval/episodes']:.0f} episodes, {summary['env_steps']:.0f} env steps) -> {cfg.out}")
     _plot_curves(Path(cfg.out))

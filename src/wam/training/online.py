@@ -27,8 +27,9 @@ from wam.envs import make_vector
 from wam.evaluation.evaluate import evaluate
 from wam.io.metrics import MetricsLogger
 from wam.io.pretrained import atomic_write_bytes
-from wam.training.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from wam.training.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, save_checkpoint
 from wam.training.config import TrainConfig
+from wam.training.distributed import RANK_SEED_STRIDE, Distributed
 from wam.training.progress import TrainProgress
 
 #: Evaluation environments are seeded apart from training ones so they never replay the same episodes.
@@ -97,23 +98,35 @@ def peak_memory_mb() -> float:
 
 
 class Trainer:
-    """Runs one :class:`TrainConfig`; :meth:`run` returns the final evaluation summary."""
+    """Runs one :class:`TrainConfig`; :meth:`run` returns the final evaluation summary.
+
+    Started by ``torchrun`` with several processes, it trains data-parallel (:mod:`wam.training.distributed`): the
+    schedules count env steps over all ranks, rank 0 evaluates and writes the run folder, rank r its ``rank<r>/``.
+    """
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        self.run_dir = Path(cfg.out)
+        self.dist = Distributed.from_environment()
+        self.run_dir = Path(cfg.out) if self.dist.is_main else Path(cfg.out) / f"rank{self.dist.rank}"
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.seed = cfg.seed + self.dist.rank * RANK_SEED_STRIDE  # this rank's environments, replay and sampling
         torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        self.device = resolve_device(cfg.device)
-        self.envs = make_vector(cfg.env_config(), cfg.num_envs, asynchronous=cfg.num_envs > 1)
-        self.eval_envs = make_vector(cfg.env_config(seed_offset=EVAL_SEED_OFFSET), cfg.eval_envs, asynchronous=False)
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        np.random.seed(self.seed)
+        self.device = self.dist.device(resolve_device(cfg.device))
+        self.dist.init(self.device)
+        self.envs = make_vector(cfg.env_config(seed_offset=self.seed - cfg.seed), cfg.num_envs, asynchronous=cfg.num_envs > 1)
+        self.eval_envs = (make_vector(cfg.env_config(seed_offset=EVAL_SEED_OFFSET), cfg.eval_envs, asynchronous=False)
+                          if self.dist.is_main else None)
         self.spec = EnvSpec.from_spaces(self.envs.single_observation_space, self.envs.single_action_space)
         self.agent = build_agent(cfg, self.spec).to(self.device)
+        if self.dist.enabled:
+            self.dist.broadcast_parameters(self.agent)
+            self.agent.set_gradient_reducer(self.dist.average_gradients)
+            torch.manual_seed(self.seed)
         acfg = cfg.agent_config()
         self.batch_size, self.seq_len = acfg.batch_size, acfg.seq_len
-        self.replay = Replay(self.spec, cfg.replay_capacity, cfg.num_envs, seed=cfg.seed)
+        self.replay = Replay(self.spec, cfg.replay_capacity, cfg.num_envs, seed=self.seed)
         self.counters = {"env_steps": 0, "updates": 0, "episodes": 0, "update_budget": 0.0, "next_eval": 0,
                          "next_log": cfg.log_every, "next_checkpoint": cfg.checkpoint_every, "wall_time": 0.0}
         self.metrics = MetricsLogger(self.run_dir, "metrics")
@@ -123,18 +136,23 @@ class Trainer:
 
     def _write_config(self) -> None:
         resolved = {"train": asdict(self.cfg), "spec": asdict(self.spec), "agent": self.cfg.agent,
-                    "replay_bytes": self.replay.nbytes, "device": str(self.device)}
+                    "replay_bytes": self.replay.nbytes, "device": str(self.device), "world_size": self.dist.world_size}
         atomic_write_bytes(self.run_dir / "config.json", (json.dumps(resolved, indent=2) + "\n").encode())
 
     def resume(self) -> bool:
-        """Continue from the run folder's checkpoint if there is one; returns whether it did."""
+        """Continue from the run folder's checkpoint if there is one; returns whether it did.
+
+        In a data-parallel run every rank resumes from its own folder, and all must stand at the same step.
+        """
         path = find_checkpoint(self.run_dir)
-        if path is None:
-            return False
-        self.counters.update(load_checkpoint(path, self.agent, self.replay if self.cfg.checkpoint_replay else None))
-        for log in (self.metrics, self.eval_log, self.episode_log):
-            log.rewind(int(self.counters["env_steps"]))
-        return True
+        if path is not None:
+            self.counters.update(load_checkpoint(path, self.agent, self.replay if self.cfg.checkpoint_replay else None))
+            for log in (self.metrics, self.eval_log, self.episode_log):
+                log.rewind(int(self.counters["env_steps"]))
+        if not self.dist.same_everywhere(-1 if path is None else int(self.counters["env_steps"]), self.device):
+            raise CheckpointError(f"cannot resume {self.cfg.out}: the ranks' checkpoints are missing or at different "
+                                  "steps; resume with the torchrun command (number of processes) that started the run")
+        return path is not None
 
     def _to_torch(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
@@ -154,12 +172,16 @@ class Trainer:
         return summary
 
     def run(self) -> dict[str, float]:
-        """Train until ``cfg.steps`` environment steps; evaluate, log and checkpoint on schedule."""
-        cfg, c = self.cfg, self.counters
+        """Train until ``cfg.steps`` environment steps; evaluate, log and checkpoint on schedule.
+
+        Returns the final evaluation's summary (``{}`` on the ranks > 0 of a data-parallel run, which do not evaluate).
+        """
+        cfg, c, main = self.cfg, self.counters, self.dist.is_main
         n = cfg.num_envs
-        replayed_per_update = self.batch_size * self.seq_len
+        # Replayed steps per update over all ranks: the train ratio holds for the global batch.
+        replayed_per_update = self.batch_size * self.seq_len * self.dist.world_size
         # A resumed run seeds its environments anew, so it does not replay the episodes the run started with.
-        obs, _ = self.envs.reset(seed=cfg.seed + c["env_steps"])
+        obs, _ = self.envs.reset(seed=self.seed + c["env_steps"])
         state = self.agent.init_state(n)
         is_first, is_last, is_terminal = np.ones(n, bool), np.zeros(n, bool), np.zeros(n, bool)
         reward = np.zeros(n, np.float32)
@@ -168,13 +190,16 @@ class Trainer:
         train_metrics: dict[str, list[float]] = {}
         last_summary: dict[str, float] = {}
         t_start, steps_at_start, updates_at_start = time.time(), c["env_steps"], c["updates"]
-        with TrainProgress(cfg.steps, enabled=cfg.progress, start=c["env_steps"]) as progress, stop_requests() as stop:
+        with TrainProgress(cfg.steps, enabled=cfg.progress and main, start=c["env_steps"]) as progress, \
+                stop_requests() as stop:
             while c["env_steps"] < cfg.steps:
-                if stop:  # Ctrl-C / SIGTERM: keep everything up to this step
+                # Ctrl-C / SIGTERM (on any rank): keep everything up to this step
+                if self.dist.sum_ints([stop.get("signum", 0)], self.device)[0]:
                     self._checkpoint()
-                    raise TrainingStopped(stop["signum"], int(c["env_steps"]), self.run_dir)
+                    raise TrainingStopped(stop.get("signum", signal.SIGTERM), int(c["env_steps"]), self.run_dir)
                 if c["env_steps"] >= c["next_eval"]:
-                    last_summary = self._evaluate(progress)
+                    if main:
+                        last_summary = self._evaluate(progress)
                     c["next_eval"] += cfg.eval_every
                 # Checkpoint after the evaluation that is due at this step, so a resumed run does not repeat it.
                 if c["env_steps"] >= c["next_checkpoint"]:
@@ -188,8 +213,9 @@ class Trainer:
                 self.replay.add(replay_row(obs, action, reward, is_first, is_last, is_terminal))
                 obs, r, terminated, truncated, info = self.envs.step(action)
                 live = ~is_last
-                c["env_steps"] += int(live.sum())
-                progress.advance(int(live.sum()))
+                stepped = self.dist.sum_ints([live.sum()], self.device)[0]  # env steps of this step on all ranks
+                c["env_steps"] += stepped
+                progress.advance(stepped)
                 ep_return += np.where(live, r, 0.0)
                 ep_success |= live & np.asarray(info.get(SUCCESS, np.zeros(n, bool)), bool)
                 ep_length += live
@@ -204,15 +230,17 @@ class Trainer:
                 is_first, is_last, is_terminal = is_last.copy(), done, live & terminated
                 # ---- updates at the train ratio
                 if c["env_steps"] >= cfg.prefill:
-                    c["update_budget"] += int(live.sum()) * cfg.train_ratio / replayed_per_update
+                    c["update_budget"] += stepped * cfg.train_ratio / replayed_per_update
                     while c["update_budget"] >= 1.0:
                         batch = self.replay.sample(self.batch_size, self.seq_len)
                         for k, v in self.agent.update(self._to_torch(batch)).items():
                             train_metrics.setdefault(k, []).append(v)
+                        self.dist.average_buffers(self.agent)
                         c["updates"] += 1
                         c["update_budget"] -= 1.0
                 c["wall_time"] = time.time() - t_start + c.get("wall_time_before", 0.0)
                 if c["env_steps"] >= c["next_log"]:
+                    self.dist.check_in_sync(self.agent)
                     elapsed = max(time.time() - t_start, 1e-9)
                     row = {k: float(np.mean(v)) for k, v in train_metrics.items()}
                     row.update({"charts/env_steps_per_s": (c["env_steps"] - steps_at_start) / elapsed,
@@ -226,11 +254,13 @@ class Trainer:
                     train_metrics = {}
                     progress.set_train(row.get("train/return"), row["charts/env_steps_per_s"], c["updates"])
                     c["next_log"] += cfg.log_every
-            last_summary = self._evaluate(progress)
+            if main:
+                last_summary = self._evaluate(progress)
             while c["next_eval"] <= c["env_steps"]:  # this evaluation served the scheduled one: an extended run moves on
                 c["next_eval"] += cfg.eval_every
         self._checkpoint()
-        self.agent.save_pretrained(self.run_dir / "final")
+        if main:
+            self.agent.save_pretrained(self.run_dir / "final")
         return last_summary
 
     def _checkpoint(self) -> None:
@@ -241,10 +271,12 @@ class Trainer:
     def close(self) -> None:
         """Close environments and log files."""
         self.envs.close()
-        self.eval_envs.close()
+        if self.eval_envs is not None:
+            self.eval_envs.close()
         self.metrics.close()
         self.eval_log.close()
         self.episode_log.close()
+        self.dist.close()
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, float]:

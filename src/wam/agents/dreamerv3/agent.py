@@ -291,6 +291,7 @@ class DreamerV3Agent(Agent):
             (scales["actor"] * losses["actor"]).backward(inputs=list(self.actor.parameters()))
         else:
             total.backward()
+        self.sync_gradients()
         metrics["opt/lr"] = torch.tensor(self.optimizer.current_lr())
         metrics["opt/grad_norm"] = self.optimizer.step()
         self._update_slow_critic()
