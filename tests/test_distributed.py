@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -92,12 +94,16 @@ def test_two_ranks_average_gradients_and_buffers_and_notice_drift(tmp_path: Path
     assert "sync_gradients" in r0["drift"] and "sync_gradients" in r1["drift"]
 
 
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "wam.cli.main"]
+TOY = ["--env", "toy/reach2d", "--obs", "state", "--prefill", "100", "--train-ratio", "32", "--eval-episodes", "2",
+       "--log-every", "100", "--no-progress"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def test_torchrun_trains_two_ranks_into_one_run(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "wam.cli.main",
-           "train", "--env", "toy/reach2d", "--obs", "state", "--steps", "300", "--prefill", "100", "--train-ratio", "32",
-           "--eval-every", "300", "--eval-episodes", "2", "--log-every", "100", "--no-progress", "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [*TORCHRUN, "train", *TOY, "--steps", "300", "--eval-every", "300", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=ENV)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("final:") == 1  # only rank 0 evaluates and reports
     assert (out / "final").is_dir() and not (out / "rank1" / "final").exists()
@@ -113,3 +119,26 @@ def test_torchrun_trains_two_ranks_into_one_run(tmp_path: Path) -> None:
     replays = [load_file(d / "checkpoint" / "replay" / "replay.safetensors") for d in (out, out / "rank1")]
     assert any(not torch.equal(replays[0][k], replays[1][k]) for k in replays[0])  # each rank its own episodes
     assert json.loads((out / "config.json").read_text())["world_size"] == 2
+
+
+def _train_until_stopped(cmd: list[str], out: Path, past_step: int) -> list[int]:
+    """Run ``cmd`` until rank 0 has logged a step beyond ``past_step``, SIGTERM it; the ranks' checkpointed steps."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline, log = time.time() + 120, out / "metrics.jsonl"
+    while not (log.is_file() and any(json.loads(row)["step"] > past_step for row in log.read_text().splitlines())):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)  # torchrun passes it on to both ranks
+    _, err = proc.communicate(timeout=120)
+    assert "continue with: wam train --resume" in err
+    return [json.loads((d / "checkpoint" / "counters.json").read_text())["env_steps"] for d in (out, out / "rank1")]
+
+
+def test_sigterm_stops_every_rank_at_the_same_step_and_the_run_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cmd = [*TORCHRUN, "train", *TOY, "--steps", "100000", "--eval-every", "100000", "--checkpoint-every", "100000",
+           "--out", str(out)]
+    first = _train_until_stopped(cmd, out, past_step=0)
+    assert first[0] == first[1] > 0
+    again = _train_until_stopped([*TORCHRUN, "train", "--resume", str(out)], out, past_step=first[0])
+    assert again[0] == again[1] > first[0]
