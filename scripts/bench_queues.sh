@@ -16,6 +16,9 @@
 #    70 remain) and the SAC reference rows.
 # Both queues walk the same `wam bench` lists; a run is claimed with a lock file before it starts, so the two never
 # train the same run. Logs: runs/logs/queue{1,2}.log.
+# 4. With COMMIT_EVERY=MIN, a third loop packs the DMC runs (`dv3_dmc.py stash`) and commits benchmarks/stash/ every
+#    MIN minutes and once more when both queues have stopped: insurance against a session that ends before its
+#    wrap-up (it commits nothing else, so it does not get in the way of other work in the checkout).
 # Before the session ends, after the queues stop: `python benchmarks/dv3_dmc.py stash`, `wam bench quick-pixels
 # --report-only`, and commit benchmarks/results/ and benchmarks/stash/.
 # To stop early, send SIGTERM to the queues' python processes (pkill -TERM -f 'wam bench|dv3_dmc.py'): their runs
@@ -51,5 +54,21 @@ queue2() { pixels; dmc noactnorm-backprop; rest; }
 export LIMIT_MIN PIXEL_MIN START STATE_TASKS
 export -f window pixels dmc rest queue1 queue2
 nohup timeout -s TERM "${LIMIT_MIN}m" bash -c queue1 >> runs/logs/queue1.log 2>&1 &
+Q1=$!
 nohup timeout -s TERM "${LIMIT_MIN}m" bash -c queue2 >> runs/logs/queue2.log 2>&1 &
+Q2=$!
 echo "started 2 queues for $LIMIT_MIN minutes; logs in runs/logs/queue1.log and runs/logs/queue2.log"
+if [[ -n "${COMMIT_EVERY:-}" ]]; then
+  commit_stash() {
+    python benchmarks/dv3_dmc.py stash && git add benchmarks/stash &&
+      { git diff --cached --quiet -- benchmarks/stash || git commit -qm "stash: DMC ablations (periodic)" -- benchmarks/stash; }
+  }
+  running() { kill -0 "$Q1" 2>/dev/null || kill -0 "$Q2" 2>/dev/null; }
+  export -f commit_stash running
+  export Q1 Q2 COMMIT_EVERY
+  nohup bash -c 'while running; do
+                   for _ in $(seq $((COMMIT_EVERY * 6))); do running && sleep 10; done
+                   commit_stash
+                 done' >> runs/logs/stash.log 2>&1 &
+  echo "committing benchmarks/stash every $COMMIT_EVERY minutes (log: runs/logs/stash.log)"
+fi
