@@ -16,7 +16,8 @@ from wam.bench.aggregate import (MIN_SEEDS, RETURN, improvement_batched, iqm, iq
                                  seed_counts, steps_estimate, steps_ratio, stratified_bootstrap, success_estimate)
 from wam.bench.claims import judge_claims
 from wam.bench.report import write_report
-from wam.bench.runner import BenchPaths, BenchRunner, expand_grid, read_curve, run_status, sync_curve, train_command
+from wam.bench.runner import (BenchPaths, BenchRunner, expand_grid, logged_step, progress_text, read_curve, run_status,
+                              sync_curve, train_command)
 from wam.bench.suite import SuiteError, load_suite, parse_suite
 
 SUITES = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"
@@ -385,3 +386,14 @@ def test_a_checkpoint_left_by_a_crash_mid_swap_is_resumed_not_deleted(tmp_path: 
     (run_dir / "checkpoint.old" / "COMPLETE").write_text("ok\n")
     assert run_status(suite, run, paths) == "resume"
     assert train_command(suite, run, run_dir)[-2:] == ["--resume", str(run_dir)]
+
+
+def test_progress_line_names_each_training_run_and_its_logged_step(tmp_path: Path):
+    run = tmp_path / "run"
+    assert logged_step(run) is None  # not started
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1000}\n{"step": 12000}\n{"step": 13')  # a torn last line
+    assert logged_step(run) == 12000
+    assert progress_text({"wam/reach/seed0": 12000, "dreamerv3/reach/seed1": None}, 50_000) == \
+        "wam/reach/seed0 12k/50k, dreamerv3/reach/seed1 –/50k"
+    assert progress_text({"wam/toy/seed0": 300}, 4000) == "wam/toy/seed0 300/4000"

@@ -115,6 +115,21 @@ def read_curve(path: Path) -> list[dict]:
     return last_row_per_step(read_jsonl(path), "env_steps")
 
 
+def progress_text(steps: dict[str, int | None], budget: int) -> str:
+    """One line on the runs in training: ``wam/reach/seed0 12k/50k`` per run (``–`` before its first log row)."""
+    def short(n: int) -> str:
+        return f"{n / 1000:.0f}k" if n >= 10_000 else str(n)
+
+    return ", ".join(f"{key} {'–' if n is None else short(n)}/{short(budget)}" for key, n in steps.items())
+
+
+def logged_step(run_dir: Path) -> int | None:
+    """The env steps of a run's last metrics row (``None`` before its first one)."""
+    path = run_dir / "metrics.jsonl"
+    rows = read_jsonl(path) if path.is_file() else []
+    return int(rows[-1]["step"]) if rows else None
+
+
 def sync_curve(run_dir: Path, target: Path) -> list[dict]:
     """Copy a run's evaluation curve to ``target`` (atomically; only when it changed) and return it."""
     rows = read_curve(run_dir / "eval.jsonl")
@@ -361,6 +376,9 @@ class BenchRunner:
                     run_dir = self.paths.run_dir(self.suite, run)
                     if (run_dir / "eval.jsonl").is_file():
                         sync_curve(run_dir, self.paths.curve(self.suite, run))
+                training = {futures[f].key: logged_step(self.paths.run_dir(self.suite, futures[f]))
+                            for f in pending if f.running()}
+                bar.set_postfix_str(progress_text(training, self.suite.budget))
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             bar.close()
