@@ -97,13 +97,18 @@ class Distributed:
         dist.all_reduce(t)
         return [int(v) for v in t.tolist()]
 
+    def _min_max(self, value: torch.Tensor) -> tuple[float, float]:
+        """The smallest and largest of a scalar over ranks, in one all-reduce."""
+        spread = torch.stack([-value, value])
+        dist.all_reduce(spread, op=dist.ReduceOp.MAX)
+        return -float(spread[0]), float(spread[1])
+
     def same_everywhere(self, value: int, device: torch.device) -> bool:
         """Whether every rank passed the same integer."""
         if not self.enabled:
             return True
-        t = torch.tensor([value, -value], dtype=torch.int64, device=device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return int(t[0]) == -int(t[1])
+        low, high = self._min_max(torch.tensor(value, dtype=torch.int64, device=device))
+        return low == high
 
     def average_gradients(self, params: Iterable[nn.Parameter]) -> None:
         """Replace each gradient by its mean over ranks, in one flat all-reduce (parameters without one are skipped,
@@ -142,11 +147,8 @@ class Distributed:
         if not self.enabled:
             return
         with torch.no_grad():
-            total = sum((p.double().sum() for p in module.parameters()), torch.zeros((), dtype=torch.float64,
-                                                                                    device=next(module.parameters()).device))
-            spread = torch.stack([total, -total])
-            dist.all_reduce(spread, op=dist.ReduceOp.MAX)
-        if float(spread[0]) != -float(spread[1]):
+            low, high = self._min_max(torch.stack([p.double().sum() for p in module.parameters()]).sum())
+        if low != high:
             raise RuntimeError(f"the data-parallel copies of {type(module).__name__} have drifted apart (parameter sums "
-                               f"from {-float(spread[1])!r} to {float(spread[0])!r}): its update() must call "
+                               f"from {low!r} to {high!r}): its update() must call "
                                "self.sync_gradients() between backward() and the optimiser step (see docs/extending.md)")
