@@ -56,7 +56,8 @@ class Distributed:
             return cls(rank=int(env.get("RANK", 0)), world_size=int(env.get("WORLD_SIZE", 1)),
                        local_rank=int(env.get("LOCAL_RANK", 0)))
         except ValueError as e:
-            raise ValueError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers ({e}); start runs with torchrun") from None
+            raise ValueError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers ({e}); "
+                             "start runs with torchrun") from None
 
     @property
     def enabled(self) -> bool:
@@ -149,6 +150,6 @@ class Distributed:
         with torch.no_grad():
             low, high = self._min_max(torch.stack([p.double().sum() for p in module.parameters()]).sum())
         if low != high:
-            raise RuntimeError(f"the data-parallel copies of {type(module).__name__} have drifted apart (parameter sums "
-                               f"from {low!r} to {high!r}): its update() must call "
-                               "self.sync_gradients() between backward() and the optimiser step (see docs/extending.md)")
+            raise RuntimeError(f"the data-parallel copies of {type(module).__name__} have drifted apart (parameter "
+                               f"sums from {low!r} to {high!r}): its update() must call self.sync_gradients() "
+                               "between backward() and the optimiser step (see docs/extending.md)")

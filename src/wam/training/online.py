@@ -115,7 +115,8 @@ class Trainer:
         np.random.seed(self.seed)
         self.device = self.dist.device(resolve_device(cfg.device))
         self.dist.init(self.device)
-        self.envs = make_vector(cfg.env_config(seed_offset=self.dist.rank * RANK_SEED_STRIDE), cfg.num_envs, asynchronous=cfg.num_envs > 1)
+        self.envs = make_vector(cfg.env_config(seed_offset=self.dist.rank * RANK_SEED_STRIDE), cfg.num_envs,
+                                asynchronous=cfg.num_envs > 1)
         self.eval_envs = (make_vector(cfg.env_config(seed_offset=EVAL_SEED_OFFSET), cfg.eval_envs, asynchronous=False)
                           if self.dist.is_main else None)
         self.spec = EnvSpec.from_spaces(self.envs.single_observation_space, self.envs.single_action_space)
