@@ -191,11 +191,13 @@ class Trainer:
         train_metrics: dict[str, list[float]] = {}
         last_summary: dict[str, float] = {}
         t_start, steps_at_start, updates_at_start = time.time(), c["env_steps"], c["updates"]
+        stop_anywhere = 0  # with several ranks: a stop request on any rank, summed with the last step's count
         with TrainProgress(cfg.steps, enabled=cfg.progress and main, start=c["env_steps"]) as progress, \
                 stop_requests() as stop:
             while c["env_steps"] < cfg.steps:
-                # Ctrl-C / SIGTERM (on any rank): keep everything up to this step
-                if self.dist.sum_ints([stop.get("signum", 0)], self.device)[0]:
+                # Ctrl-C / SIGTERM: keep everything up to this step. With several ranks, every rank acts on the request
+                # as it was summed at the last step, so all of them stop at the same step.
+                if stop_anywhere if self.dist.enabled else stop.get("signum", 0):
                     self._checkpoint()
                     raise TrainingStopped(stop.get("signum", signal.SIGTERM), int(c["env_steps"]), self.run_dir)
                 if c["env_steps"] >= c["next_eval"]:
@@ -214,7 +216,8 @@ class Trainer:
                 self.replay.add(replay_row(obs, action, reward, is_first, is_last, is_terminal))
                 obs, r, terminated, truncated, info = self.envs.step(action)
                 live = ~is_last
-                stepped = self.dist.sum_ints([live.sum()], self.device)[0]  # env steps of this step on all ranks
+                # env steps of this step on all ranks, and whether a stop was requested anywhere: one all-reduce
+                stepped, stop_anywhere = self.dist.sum_ints([live.sum(), stop.get("signum", 0)], self.device)
                 c["env_steps"] += stepped
                 progress.advance(stepped)
                 ep_return += np.where(live, r, 0.0)
