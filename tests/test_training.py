@@ -158,6 +158,25 @@ def test_a_signal_stops_training_with_a_checkpoint_of_every_step(tmp_path: Path,
     assert episodes[-1]["step"] > stopped_at and all(np.isfinite(r["return"]) for r in episodes)
 
 
+def test_stop_requests_defer_repeated_sigterms_but_not_a_second_ctrl_c():
+    import os
+    import signal
+
+    from wam.training.online import stop_requests
+
+    with stop_requests() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)  # e.g. pkill beside a parent forwarding its own SIGTERM: still deferred
+        assert stop == {"signum": signal.SIGTERM}
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C after a stop request quits at once
+    with stop_requests() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop == {"signum": signal.SIGINT}
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+
+
 def test_sigterm_to_wam_train_exits_with_a_resume_hint(tmp_path: Path):
     import signal
     import time

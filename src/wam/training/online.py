@@ -48,7 +48,10 @@ class TrainingStopped(Exception):
 @contextmanager
 def stop_requests() -> Iterator[dict[str, int]]:
     """While open, SIGINT and SIGTERM only record themselves in the yielded dict (key ``signum``), so the training
-    loop can checkpoint before it stops; a second signal acts as usual. A no-op outside the main thread."""
+    loop can checkpoint before it stops. After the first, a Ctrl-C (SIGINT) acts as usual, so pressing it twice quits
+    at once; further SIGTERMs stay deferred, since they often come in pairs (``pkill`` reaching a run whose parent
+    ``wam bench`` forwards its own SIGTERM) and the second must not kill the checkpoint being written. A no-op
+    outside the main thread."""
     request: dict[str, int] = {}
     if threading.current_thread() is not threading.main_thread():
         yield request
@@ -57,8 +60,7 @@ def stop_requests() -> Iterator[dict[str, int]]:
 
     def record(signum, frame) -> None:
         request.setdefault("signum", signum)
-        for sig, handler in previous.items():  # the next one is not deferred
-            signal.signal(sig, handler)
+        signal.signal(signal.SIGINT, previous[signal.SIGINT])  # the next Ctrl-C is not deferred
 
     for sig in previous:
         signal.signal(sig, record)
