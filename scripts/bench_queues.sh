@@ -65,10 +65,13 @@ if [[ -n "${COMMIT_EVERY:-}" ]]; then
       { git diff --cached --quiet -- benchmarks/stash || git commit -qm "stash: DMC ablations (periodic)" -- benchmarks/stash; }
   }
   running() { kill -0 "$Q1" 2>/dev/null || kill -0 "$Q2" 2>/dev/null; }
-  export -f commit_stash running
+  # A queue's shell exits at the limit at once, while its DMC run is still writing its stop checkpoint.
+  settle() { while pgrep -f 'dv3_dmc.py run' >/dev/null; do sleep 5; done; }
+  export -f commit_stash running settle
   export Q1 Q2 COMMIT_EVERY
   nohup bash -c 'while running; do
                    for _ in $(seq $((COMMIT_EVERY * 6))); do running && sleep 10; done
+                   running || settle
                    commit_stash
                  done' >> runs/logs/stash.log 2>&1 &
   echo "committing benchmarks/stash every $COMMIT_EVERY minutes (log: runs/logs/stash.log)"
