@@ -6,8 +6,9 @@
 # A session may get a fresh machine, and only git carries work to the next one. The order follows from that:
 # 1. The DreamerV3 DMC ablations on cartpole-swingup (issue 5, docs/dreamerv3.md; ~2.5 h for `noactnorm`, ~10 h for
 #    `noactnorm-backprop` on one core): unfinished runs are packed into git by `python benchmarks/dv3_dmc.py stash`
-#    (~10 MB each) and continue in the next session. Queue 1 trains `noactnorm`, queue 2 `noactnorm-backprop`
-#    (dv3_dmc.py has no locks, so the queues never share a DMC run).
+#    (~10 MB each) and continue in the next session. Queue 1 trains `noactnorm`, then `noactnorm-backprop` on
+#    reacher-easy (does the 2023 actor close the gap on the second published task too?), queue 2 `noactnorm-backprop`
+#    on cartpole-swingup (dv3_dmc.py has no locks, so the queues never share a DMC run).
 # 2. The pixel suite's third seed (2 seeds per cell since 2026-12-06; its claims are judged at 3): a pixel run
 #    (~1.7–2.3 h on one core beside another job, rendering in the calling thread) can only count if it finishes on
 #    this machine, since its 1.4 GiB replay cannot be carried through git. `--new-runs-for` lets a queue start a new
@@ -41,7 +42,7 @@ window() {  # minutes left for starting a new run that takes $1 minutes (0 once 
   echo $(( left > 0 ? left : 0 ))
 }
 pixels() { wam bench quick-pixels --jobs 1 --seeds 3 --new-runs-for "$(window "$PIXEL_MIN")"; }
-dmc() { python benchmarks/dv3_dmc.py run --size size1m --tasks cartpole-swingup --seeds 0 --variant "$1"; }
+dmc() { python benchmarks/dv3_dmc.py run --size size1m --tasks "$1" --seeds 0 --variant "$2"; }  # TASK VARIANT
 STATE_TASKS="metaworld-reach-v3 metaworld-push-v3 metaworld-button-press-topdown-v3 metaworld-drawer-close-v3 panda-stack"
 rest() {  # state runs take 20-40 min on one core, MiniWorld runs ~1 h
   wam bench quick-state --jobs 1 --seeds 5 --agents wam wam-decoupled dreamerv3 --tasks $STATE_TASKS \
@@ -49,8 +50,8 @@ rest() {  # state runs take 20-40 min on one core, MiniWorld runs ~1 h
   wam bench quick-state --jobs 1 --seeds 5 --agents wam wam-decoupled dreamerv3 --new-runs-for "$(window 70)"
   wam bench quick-state --jobs 1 --seeds 3 --new-runs-for "$(window 40)"  # the SAC reference rows
 }
-queue1() { dmc noactnorm; pixels; rest; }
-queue2() { dmc noactnorm-backprop; pixels; rest; }
+queue1() { dmc cartpole-swingup noactnorm; dmc reacher-easy noactnorm-backprop; pixels; rest; }
+queue2() { dmc cartpole-swingup noactnorm-backprop; pixels; rest; }
 
 export LIMIT_MIN PIXEL_MIN START STATE_TASKS
 export -f window pixels dmc rest queue1 queue2
