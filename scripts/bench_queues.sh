@@ -20,7 +20,8 @@
 # train the same run. Logs: runs/logs/queue{1,2}.log.
 # 4. With COMMIT_EVERY=MIN, a third loop packs the DMC runs (`dv3_dmc.py stash`) and commits benchmarks/stash/ every
 #    MIN minutes and once more when both queues have stopped: insurance against a session that ends before its
-#    wrap-up (it commits nothing else, so it does not get in the way of other work in the checkout).
+#    wrap-up (it commits nothing else, so it does not get in the way of other work in the checkout). Every such
+#    commit adds ~10 MB per unfinished run to the repository's history for good, so keep MIN large (45 or more).
 # Before the session ends, after the queues stop: `python benchmarks/dv3_dmc.py stash`, `wam bench quick-pixels
 # --report-only`, and commit benchmarks/results/ and benchmarks/stash/.
 # To stop early, send SIGTERM to the queues' python processes (pkill -TERM -f 'wam bench|dv3_dmc.py'): their runs
