@@ -122,8 +122,22 @@ def run_one(task: str, seed: int, size: str, variant: str | None, steps: int, ma
             shutil.copy(out / "episodes.jsonl", RESULTS / "episodes" / f"{out.name}.jsonl")
 
 
+def stashed_steps(archive: Path, run_name: str) -> int | None:
+    """The env steps of the checkpoint packed in ``archive`` (None when there is no readable one)."""
+    try:
+        with tarfile.open(archive) as tar:
+            member = tar.extractfile(f"{run_name}/checkpoint/counters.json")
+            return int(json.loads(member.read())["env_steps"]) if member else None
+    except (OSError, KeyError, ValueError, tarfile.TarError):
+        return None
+
+
 def stash() -> None:
-    """Pack every unfinished run that has a checkpoint into ``STASH`` (to commit); drop archives of finished runs."""
+    """Pack every unfinished run that has a checkpoint into ``STASH`` (to commit); drop archives of finished runs.
+
+    An archive that already holds the run's current checkpoint is left as it is: repacking it would only change its
+    bytes (the logs grow between checkpoints), and every changed archive that is committed stays in git's history.
+    """
     for run in sorted(RUNS.glob("*_s*")) if RUNS.is_dir() else []:
         archive = STASH / f"{run.name}.tar.gz"
         if (run / "final").exists():
@@ -134,6 +148,10 @@ def stash() -> None:
         if not (run / "checkpoint" / "COMPLETE").is_file():
             print(f"{run.name}: no checkpoint yet, nothing to stash")
             continue
+        steps = json.loads((run / "checkpoint" / "counters.json").read_text()).get("env_steps", "?")
+        if archive.is_file() and stashed_steps(archive, run.name) == steps:
+            print(f"{run.name}: already stashed at {steps} env steps, unchanged")
+            continue
         STASH.mkdir(parents=True, exist_ok=True)
         partial = archive.with_suffix(".partial")
         with tarfile.open(partial, "w:gz") as tar:
@@ -141,7 +159,6 @@ def stash() -> None:
                 if (run / item).exists():
                     tar.add(run / item, arcname=f"{run.name}/{item}")
         partial.replace(archive)
-        steps = json.loads((run / "checkpoint" / "counters.json").read_text()).get("env_steps", "?")
         print(f"{run.name}: stashed at {steps} env steps -> {archive} ({archive.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -61,6 +61,19 @@ def test_stash_packs_unfinished_runs_and_run_unpacks_them(dv3_dmc, tmp_path, mon
     assert "--resume" in started[0], "an unpacked run must continue from its checkpoint, not start over"
 
 
+def test_stash_repacks_a_run_only_when_its_checkpoint_moved_on(dv3_dmc):
+    run = fake_run(dv3_dmc.RUNS, "cartpole-swingup_size1m_s0")
+    dv3_dmc.stash()
+    archive = dv3_dmc.STASH / "cartpole-swingup_size1m_s0.tar.gz"
+    packed = archive.read_bytes()
+    (run / "eval.jsonl").write_text('{"env_steps": 0, "eval/return": 1.0}\n{"env_steps": 2600, "eval/return": 2.0}\n')
+    dv3_dmc.stash()
+    assert archive.read_bytes() == packed, "the same checkpoint must not be packed (and committed) again"
+    (run / "checkpoint" / "counters.json").write_text(json.dumps({"env_steps": 5000}))
+    dv3_dmc.stash()
+    assert dv3_dmc.stashed_steps(archive, run.name) == 5000
+
+
 def test_stash_removes_the_archive_of_a_finished_run(dv3_dmc):
     run = fake_run(dv3_dmc.RUNS, "cartpole-swingup_size1m_s0")
     dv3_dmc.stash()
