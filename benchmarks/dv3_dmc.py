@@ -182,18 +182,20 @@ def binned_training_scores(episodes: list[dict], borders: np.ndarray) -> dict[in
     binning (the reference's plotting helper averages each seed's episode scores over such bins).
 
     ``episodes`` are rows of a run's ``episodes.jsonl`` (``step`` = decisions when the episode ended, ``return``,
-    ``length``). The log may begin mid-run (a run started before the trainer wrote it, then resumed): a bin counts
-    only when the log covers all of it, i.e. from where its first logged episode began.
+    ``length``). A bin counts only when the log covers all of it: the log may begin mid-run (a run started before the
+    trainer wrote it, then resumed), so from where its first logged episode began, and a run still training may not have
+    filled its last bin, so only up to where the next episode (as long as the last one; DMC's are fixed) would end.
     """
     if not episodes:
         return {}
     frames = np.array([r["step"] for r in episodes]) * REPEAT
     returns = np.array([r["return"] for r in episodes], dtype=float)
     logged_from = (episodes[0]["step"] - episodes[0]["length"]) * REPEAT
+    logged_to = (episodes[-1]["step"] + episodes[-1]["length"]) * REPEAT  # exclusive: no later episode ends before it
     scores = {}
     for start, stop in zip(borders[:-1], borders[1:]):
         inside = (frames > start) & (frames <= stop)
-        if start >= logged_from and inside.any():
+        if start >= logged_from and stop < logged_to and inside.any():
             scores[int(stop)] = float(returns[inside].mean())
     return scores
 

@@ -207,9 +207,13 @@ def test_training_episodes_are_binned_like_the_published_curves_and_only_where_l
         return [{"step": first_step + 500 * i, "return": r, "length": 500} for i, r in enumerate(returns)]
 
     # logged from the start: 10 episodes per 10k-frame bin, each bin the mean of the episodes that ended in it
-    full = episodes(500, [1.0] * 10 + [3.0] * 10 + [5.0, 7.0])
+    full = episodes(500, [1.0] * 10 + [3.0] * 10 + [5.0, 7.0] * 5)
     assert dv3_dmc.binned_training_scores(full, borders) == {10_000: 1.0, 20_000: 3.0, 30_000: 6.0}
+    # a run still training (its last episode ended at 22k frames) has not filled its last bin yet; a finished run
+    # whose episodes are offset from the bins (the last one ends at 29.5k frames) has, as no other episode ends there
+    assert dv3_dmc.binned_training_scores(full[:22], borders) == {10_000: 1.0, 20_000: 3.0}
+    assert dv3_dmc.binned_training_scores(episodes(250, [1.0] * 30), borders)[30_000] == 1.0
     # a log that begins mid-run (first episode began at 6k frames) skips the bin it only partly covers
-    late = episodes(3_500, [2.0] * 4 + [4.0] * 4)  # end at 7k-10k frames, then 11k-14k
+    late = episodes(3_500, [2.0] * 4 + [4.0] * 10)  # end at 7k-10k frames, then 11k-20k
     assert dv3_dmc.binned_training_scores(late, borders) == {20_000: 4.0}
     assert dv3_dmc.binned_training_scores([], borders) == {}
