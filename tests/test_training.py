@@ -158,7 +158,18 @@ def test_a_signal_stops_training_with_a_checkpoint_of_every_step(tmp_path: Path,
     assert episodes[-1]["step"] > stopped_at and all(np.isfinite(r["return"]) for r in episodes)
 
 
-def test_stop_requests_defer_repeated_sigterms_but_not_a_second_ctrl_c():
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own SIGINT handler while the test runs: a shell starts background jobs with SIGINT ignored, and
+    ``stop_requests`` rightly restores whatever handler it found."""
+    import signal
+
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, outer)
+
+
+def test_stop_requests_defer_repeated_sigterms_but_not_a_second_ctrl_c(python_ctrl_c):
     import os
     import signal
 
