@@ -6,10 +6,12 @@
 A policy whose action mean drifts to a bound of the box (|a| → 1) stops exploring, and an actor trained by
 backpropagating returns through ``tanh`` then gets almost no gradient back out of the bound. This script measures
 that from what the run really did: it reads the replay a run's checkpoint holds (every transition since its first
-step; ``python benchmarks/dv3_dmc.py stash`` carries it through git), drops each episode's reset row (it holds no
-action), and bins the decisions by environment frames like the published curves, (x − 10k, x]. Per bin and action
-dimension: the mean action, the mean |a|, and the share of decisions with |a| > 0.95 (the policy at a bound); per bin
-the reward per decision. Writes ``benchmarks/results/dv3_dmc_actions.{jsonl,md,png}``.
+step; ``python benchmarks/dv3_dmc.py stash`` carries it through git). A replay row holds an observation, the action
+taken from it and the reward of the step that led to it, so every row but an episode's last (``is_last``: no action
+follows) is one decision, whose reward is on the next row. The decisions are binned by environment frames like the
+published curves, (x − 10k, x]. Per bin and action dimension: the mean action, the mean |a|, and the share of
+decisions with |a| > 0.95 (the policy at a bound); per bin the reward per decision (a decision whose next row was
+never written, the last one before a resumption reset the environment, has none). Writes ``benchmarks/results/dv3_dmc_actions.{jsonl,md,png}``.
 """
 
 from __future__ import annotations
@@ -38,26 +40,30 @@ def replay_file(run: Path) -> Path:
                             f"it first (python benchmarks/dv3_dmc.py run ... unpacks a stashed run)")
 
 
-def action_bins(actions: np.ndarray, rewards: np.ndarray, is_first: np.ndarray) -> list[dict]:
+def action_bins(actions: np.ndarray, rewards: np.ndarray, is_first: np.ndarray, is_last: np.ndarray) -> list[dict]:
     """Statistics per 10k-frame bin of one environment's replay rows. → one dict per bin that holds decisions.
 
-    ``actions`` (N, A), ``rewards`` (N,), ``is_first`` (N,): rows in the order they were written; a reset row holds
-    no decision. A bin is reported even when the run has only partly filled it (``decisions`` says how many).
+    ``actions`` (N, A), ``rewards``, ``is_first``, ``is_last`` (N,): rows in the order they were written (see the
+    module docstring). A bin is reported even when the run has only partly filled it (``decisions`` says how many).
     """
-    if actions.ndim != 2 or len(actions) != len(rewards) or len(rewards) != len(is_first):
-        raise ValueError(f"expected actions (N, A) with rewards and is_first (N,), got {actions.shape}, "
-                         f"{rewards.shape}, {is_first.shape}")
-    keep = ~is_first.astype(bool)
-    actions, rewards = actions[keep].astype(np.float64), rewards[keep].astype(np.float64)
+    if actions.ndim != 2 or not len(actions) == len(rewards) == len(is_first) == len(is_last):
+        raise ValueError(f"expected actions (N, A) with rewards, is_first and is_last (N,), got {actions.shape}, "
+                         f"{rewards.shape}, {is_first.shape}, {is_last.shape}")
+    is_first, keep = is_first.astype(bool), ~is_last.astype(bool)
+    # the reward of row i's decision arrives on row i + 1, unless that row begins a new episode (or was never written)
+    follows = np.append(~is_first[1:], False)
+    next_reward = np.where(follows, np.append(rewards[1:], 0.0), np.nan).astype(np.float64)
+    actions, next_reward = actions[keep].astype(np.float64), next_reward[keep]
     frames = (np.arange(len(actions)) + 1) * REPEAT
     out = []
     for stop in range(BIN_FRAMES, int(frames[-1]) + BIN_FRAMES if len(frames) else 0, BIN_FRAMES):
         inside = (frames > stop - BIN_FRAMES) & (frames <= stop)
-        a = actions[inside]
+        a, r = actions[inside], next_reward[inside]
+        r = r[~np.isnan(r)]
         out.append({"frames": stop, "decisions": int(inside.sum()), "mean": a.mean(0).round(3).tolist(),
                     "mean_abs": np.abs(a).mean(0).round(3).tolist(),
                     "at_bound": (np.abs(a) > BOUND).mean(0).round(3).tolist(),
-                    "reward_per_decision": round(float(rewards[inside].mean()), 4)})
+                    "reward_per_decision": round(float(r.mean()), 4) if len(r) else None})
     return out
 
 
@@ -70,8 +76,8 @@ def measure(run: Path) -> list[dict]:
     head = json.loads((path.parent / "replay.json").read_text())["count"]
     rows = []
     for env, count in enumerate(head):
-        for row in action_bins(arrays["action"][env, :count], arrays["reward"][env, :count],
-                               arrays["is_first"][env, :count]):
+        rows_of = {k: arrays[k][env, :count] for k in ("action", "reward", "is_first", "is_last")}
+        for row in action_bins(rows_of["action"], rows_of["reward"], rows_of["is_first"], rows_of["is_last"]):
             rows.append({"run": run.name, "env": env, **row})
     return rows
 
@@ -79,6 +85,11 @@ def measure(run: Path) -> list[dict]:
 def fmt(values: list[float]) -> str:
     """A per-dimension list as ``a / b``."""
     return " / ".join(f"{v:.2f}" for v in values)
+
+
+def reward_cell(value: float | None) -> str:
+    """A reward per decision for the table (``–`` where a bin has none)."""
+    return "–" if value is None else f"{value:.3f}"
 
 
 def write(rows: list[dict]) -> None:
@@ -96,7 +107,7 @@ def write(rows: list[dict]) -> None:
              "", "| run | frames | decisions | mean a | mean abs(a) | at a bound | reward / decision |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['run']} | {r['frames'] // 1000}k | {r['decisions']} | {fmt(r['mean'])} | {fmt(r['mean_abs'])} "
-              f"| {fmt(r['at_bound'])} | {r['reward_per_decision']:.3f} |" for r in rows]
+              f"| {fmt(r['at_bound'])} | {reward_cell(r['reward_per_decision'])} |" for r in rows]
     (RESULTS / "dv3_dmc_actions.md").write_text("\n".join(lines) + "\n")
     fig, ax = plt.subplots(figsize=(7, 4))
     for name in dict.fromkeys(r["run"] for r in rows):

@@ -219,26 +219,29 @@ def test_training_episodes_are_binned_like_the_published_curves_and_only_where_l
     assert dv3_dmc.binned_training_scores([], borders) == {}
 
 
-def test_action_bins_drop_reset_rows_and_count_decisions_at_a_bound(monkeypatch, tmp_path):
+def test_action_bins_count_every_row_but_an_episodes_last_and_take_rewards_from_the_next_row(monkeypatch, tmp_path):
     actions_script = load_script("dv3_actions", monkeypatch, RUNS=tmp_path / "runs", RESULTS=tmp_path / "results")
-    # 5000 decisions fill the first 10k-frame bin (repeat 2); 1000 more start the second. Every 1001st row is a reset.
-    n_decisions = 6000
-    actions = np.zeros((n_decisions, 2))
-    actions[:5000, 0] = -1.0  # first bin: dimension 0 at the lower bound
-    actions[5000:, 1] = 0.5
-    rewards = np.ones(n_decisions)
-    rows_a, rows_r, first = [], [], []
-    for i in range(n_decisions):
-        if i % 1000 == 0:  # a reset row: junk action and reward that must not count
-            rows_a.append([9.0, 9.0]), rows_r.append(99.0), first.append(True)
-        rows_a.append(actions[i]), rows_r.append(rewards[i]), first.append(False)
-    bins = actions_script.action_bins(np.array(rows_a), np.array(rows_r), np.array(first))
+    # Episodes of 1000 decisions = 1001 rows: the reset row already holds the first action, the last row none.
+    # 5000 decisions fill the first 10k-frame bin (repeat 2); 1000 more fill part of the second.
+    rows_a, rows_r, first, last = [], [], [], []
+    for episode in range(6):
+        for t in range(1001):
+            at_end = t == 1000
+            decision = episode * 1000 + t
+            action = [9.0, 9.0] if at_end else ([-1.0, 0.0] if decision < 5000 else [0.0, 0.5])
+            reward = 0.0 if t == 0 else (1.0 if decision <= 5000 else 3.0)  # the reward of the previous row's decision
+            rows_a.append(action), rows_r.append(reward), first.append(t == 0), last.append(at_end)
+    bins = actions_script.action_bins(np.array(rows_a), np.array(rows_r), np.array(first), np.array(last))
     assert [b["frames"] for b in bins] == [10_000, 20_000]
     assert [b["decisions"] for b in bins] == [5000, 1000]
     assert bins[0]["at_bound"] == [1.0, 0.0] and bins[0]["mean"] == [-1.0, 0.0]
     assert bins[1]["at_bound"] == [0.0, 0.0] and bins[1]["mean_abs"] == [0.0, 0.5]
-    assert bins[0]["reward_per_decision"] == 1.0
+    assert bins[0]["reward_per_decision"] == 1.0 and bins[1]["reward_per_decision"] == 3.0
+    # a resumption: the fragment before it has no last row, and its final decision no reward
+    cut = actions_script.action_bins(np.ones((3, 1)), np.array([0.0, 5.0, 7.0]), np.array([True, False, True]),
+                                     np.zeros(3, bool))
+    assert cut[0]["decisions"] == 3 and cut[0]["reward_per_decision"] == 5.0
     with pytest.raises(ValueError, match="expected actions"):
-        actions_script.action_bins(np.zeros(3), np.zeros(3), np.zeros(3))
+        actions_script.action_bins(np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3))
     with pytest.raises(FileNotFoundError, match="no saved replay"):
         actions_script.replay_file(tmp_path / "runs" / "missing")
