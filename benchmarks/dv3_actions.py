@@ -11,7 +11,8 @@ taken from it and the reward of the step that led to it, so every row but an epi
 follows) is one decision, whose reward is on the next row. The decisions are binned by environment frames like the
 published curves, (x − 10k, x]. Per bin and action dimension: the mean action, the mean |a|, and the share of
 decisions with |a| > 0.95 (the policy at a bound); per bin the reward per decision (a decision whose next row was
-never written, the last one before a resumption reset the environment, has none). Writes ``benchmarks/results/dv3_dmc_actions.{jsonl,md,png}``.
+never written, the last one before a resumption reset the environment, has none).
+Writes ``benchmarks/results/dv3_dmc_actions.{jsonl,md,png}``.
 """
 
 from __future__ import annotations
