@@ -8,7 +8,8 @@
 #    `noactnorm-backprop` on one core): unfinished runs are packed into git by `python benchmarks/dv3_dmc.py stash`
 #    (~10 MB each) and continue in the next session. Queue 1 trains `noactnorm`, then `noactnorm-backprop` on
 #    reacher-easy (does the 2023 actor close the gap on the second published task too?), queue 2 `noactnorm-backprop`
-#    on cartpole-swingup (dv3_dmc.py has no locks, so the queues never share a DMC run).
+#    on cartpole-swingup (dv3_dmc.py has no locks, so the queues never share a DMC run). Both cartpole runs finished
+#    on 2026-12-07 (a finished run is skipped at once); only reacher-easy `noactnorm-backprop` is left (~3 h).
 # 2. The pixel suite's third seed (2 seeds per cell since 2026-12-06; its claims are judged at 3): a pixel run
 #    (~1.7–2.3 h on one core beside another job, rendering in the calling thread) can only count if it finishes on
 #    this machine, since its 1.4 GiB replay cannot be carried through git. `--new-runs-for` lets a queue start a new
