@@ -31,14 +31,22 @@ BIN_FRAMES = 10_000
 BOUND = 0.95
 
 
-def replay_file(run: Path) -> Path:
-    """The replay of ``run``'s latest save (``final/`` once finished, else ``checkpoint/``); a clear error if none."""
+def saved_replay(run: Path) -> Path | None:
+    """The replay of ``run``'s latest save (``final/`` once finished, else ``checkpoint/``), or None."""
     for where in ("final", "checkpoint"):
         path = run / where / "replay" / "replay.safetensors"
         if path.is_file():
             return path
-    raise FileNotFoundError(f"{run} holds no saved replay (checkpoint/replay/ or final/replay/); train or unstash "
-                            f"it first (python benchmarks/dv3_dmc.py run ... unpacks a stashed run)")
+    return None
+
+
+def replay_file(run: Path) -> Path:
+    """:func:`saved_replay`, with a clear error if ``run`` has none."""
+    path = saved_replay(run)
+    if path is None:
+        raise FileNotFoundError(f"{run} holds no saved replay (checkpoint/replay/ or final/replay/); train or unstash "
+                                f"it first (python benchmarks/dv3_dmc.py run ... unpacks a stashed run)")
+    return path
 
 
 def action_bins(actions: np.ndarray, rewards: np.ndarray, is_first: np.ndarray, is_last: np.ndarray) -> list[dict]:
@@ -74,12 +82,14 @@ def measure(run: Path) -> list[dict]:
 
     path = replay_file(run)
     arrays = load_file(str(path))
-    head = json.loads((path.parent / "replay.json").read_text())["count"]
+    meta = json.loads((path.parent / "replay.json").read_text())
     rows = []
-    for env, count in enumerate(head):
-        rows_of = {k: arrays[k][env, :count] for k in ("action", "reward", "is_first", "is_last")}
-        for row in action_bins(rows_of["action"], rows_of["reward"], rows_of["is_first"], rows_of["is_last"]):
-            rows.append({"run": run.name, "env": env, **row})
+    for env, count in enumerate(meta["count"]):
+        if count >= meta["per_env"]:  # a full ring has overwritten its oldest rows: write order and step count are lost
+            raise ValueError(f"{path}: env {env}'s replay ring is full ({count} rows), so its rows are no longer in "
+                             f"the order they were written; this script reads runs shorter than the replay capacity")
+        columns = (arrays[k][env, :count] for k in ("action", "reward", "is_first", "is_last"))
+        rows += [{"run": run.name, "env": env, **row} for row in action_bins(*columns)]
     return rows
 
 
@@ -127,8 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", nargs="*", help="run folder names under runs/dv3_dmc/ (default: all with a replay)")
     args = parser.parse_args()
-    runs = [RUNS / n for n in args.runs] if args.runs else sorted(
-        p for p in RUNS.glob("*") if any((p / w / "replay").is_dir() for w in ("final", "checkpoint")))
+    runs = [RUNS / n for n in args.runs] if args.runs else sorted(p for p in RUNS.glob("*") if saved_replay(p))
     if not runs:
         raise SystemExit(f"no run with a saved replay under {RUNS}; train one with python benchmarks/dv3_dmc.py run")
     rows = [row for run in runs for row in measure(run)]

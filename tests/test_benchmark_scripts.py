@@ -245,3 +245,24 @@ def test_action_bins_count_every_row_but_an_episodes_last_and_take_rewards_from_
         actions_script.action_bins(np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3))
     with pytest.raises(FileNotFoundError, match="no saved replay"):
         actions_script.replay_file(tmp_path / "runs" / "missing")
+
+
+def test_action_measure_reads_a_saved_replay_and_refuses_a_wrapped_ring(monkeypatch, tmp_path):
+    from safetensors.numpy import save_file
+
+    actions_script = load_script("dv3_actions", monkeypatch, RUNS=tmp_path / "runs", RESULTS=tmp_path / "results")
+    run = tmp_path / "runs" / "task_size1m_s0"
+    replay = run / "checkpoint" / "replay"
+    replay.mkdir(parents=True)
+    n = 8  # ring of 8 rows per env, 6 written: one episode of 5 decisions
+    arrays = {"action": np.full((1, n, 1), 0.5, np.float32), "reward": np.ones((1, n), np.float32),
+              "is_first": np.zeros((1, n), np.uint8), "is_last": np.zeros((1, n), np.uint8)}
+    arrays["is_first"][0, 0] = arrays["is_last"][0, 5] = 1
+    save_file(arrays, str(replay / "replay.safetensors"))
+    (replay / "replay.json").write_text(json.dumps({"head": [6], "count": [6], "per_env": n}))
+    assert actions_script.saved_replay(run) == replay / "replay.safetensors"
+    [row] = actions_script.measure(run)
+    assert row["run"] == "task_size1m_s0" and row["decisions"] == 5 and row["mean"] == [0.5]
+    (replay / "replay.json").write_text(json.dumps({"head": [0], "count": [n], "per_env": n}))
+    with pytest.raises(ValueError, match="ring is full"):
+        actions_script.measure(run)
