@@ -18,6 +18,7 @@ TINY = {
     "wam": dict(size="tiny", batch_size=2, seq_len=4, imag_starts=4, horizon=2),
     "dreamerv3": dict(batch_size=2, seq_len=4, deter=32, hidden=16, stoch=4, classes=4, blocks=2, units=16, warmup=0),
     "sac": dict(batch_size=4, seq_len=3, hidden=16),
+    "wamq": dict(dim=16, heads=2, mlp_hidden=16, cnn_width=4, num_bins=21, batch_size=2, seq_len=4),
 }
 
 

@@ -32,6 +32,7 @@ AGENTS: dict[str, AgentEntry] = {
     "wam": AgentEntry("wam.agents.wam_agent", "WAMAgentConfig", "WAMAgent"),
     "dreamerv3": AgentEntry("wam.agents.dreamerv3", "DreamerV3Config", "DreamerV3Agent"),
     "sac": AgentEntry("wam.agents.sac", "SACConfig", "SACAgent"),
+    "wamq": AgentEntry("wam.agents.wamq", "WAMQConfig", "WAMQAgent"),
 }
 
 

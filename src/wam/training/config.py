@@ -8,6 +8,7 @@ from wam.agents.dreamerv3 import DreamerV3Config
 from wam.agents.registry import AGENTS
 from wam.agents.sac import SACConfig
 from wam.agents.wam_agent import WAMAgentConfig
+from wam.agents.wamq import WAMQConfig
 from wam.envs.config import EnvConfig
 
 
@@ -41,6 +42,8 @@ class TrainConfig:
     """Settings of the ``dreamerv3`` agent."""
     sac: SACConfig = field(default_factory=SACConfig)
     """Settings of the ``sac`` agent."""
+    wamq: WAMQConfig = field(default_factory=WAMQConfig)
+    """Settings of the ``wamq`` agent (the WAM with a critic in the trunk, TD on real transitions)."""
     steps: int = 100_000
     """Environment steps (agent decisions, after action repeat) to train for."""
     num_envs: int = 1

@@ -1,0 +1,108 @@
+"""The Q-learning WAM: it learns a bandit through its critic, reads every modality subset, and its coupling decides
+whether the critic's gradient reaches the shared trunk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SPECS, make_batch
+from wam.agents.spec import EnvSpec
+from wam.agents.wamq import WAMQAgent, WAMQConfig
+from wam.agents.wamq.loss import wamq_loss
+
+TINY = dict(dim=16, heads=2, mlp_hidden=32, cnn_width=4, num_bins=41, seq_len=4)
+
+
+def bandit_batch(spec: EnvSpec, n: int, seed: int) -> dict[str, torch.Tensor]:
+    """One-step episodes: reward 1 − ‖a − 0.5‖² arrives with the terminal second step."""
+    batch = make_batch(spec, B=n, T=2, seed=seed)
+    batch["reward"][:, 1] = 1.0 - (batch["action"][:, 0] - 0.5).pow(2).sum(-1)
+    batch["is_terminal"][:, 1] = True
+    batch["is_last"][:, 1] = True
+    batch["mask"][:] = True
+    return batch
+
+
+@pytest.mark.parametrize("q_kind", ["twohot", "scalar"])
+def test_wamq_learns_the_best_action_of_a_bandit(q_kind):
+    torch.manual_seed(0)
+    spec = EnvSpec({"state": [3]}, 2, False)
+    agent = WAMQAgent(WAMQConfig(**{**TINY, "seq_len": 2}, batch_size=64, lr=3e-3, init_alpha=0.01, q_kind=q_kind), spec)
+    losses = [agent.update(bandit_batch(spec, 64, seed=i))["loss/q"] for i in range(400)]
+    assert sum(losses[-20:]) < 0.5 * sum(losses[:20])
+    obs = {"state": np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)}
+    action, _ = agent.act(obs, agent.init_state(16), np.ones(16, bool), deterministic=True)
+    assert action.shape == (16, 2) and np.abs(action - 0.5).mean() < 0.1
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_wamq_updates_and_acts_on_every_modality_subset(name):
+    spec = SPECS[name]
+    torch.manual_seed(0)
+    agent = WAMQAgent(WAMQConfig(**TINY, batch_size=3), spec)
+    metrics = agent.update(make_batch(spec, B=3, T=4))
+    assert all(np.isfinite(v) for v in metrics.values())
+    batch = make_batch(spec, B=2, T=1)
+    obs = {k: batch[k][:, 0].numpy() for k in spec.obs_shapes}
+    state = agent.init_state(2)
+    for first in (True, False, False, False, False):  # more steps than the context: the history window slides
+        action, state = agent.act(obs, state, np.full(2, first))
+    assert action.shape == ((2,) if spec.discrete else (2, spec.action_dim))
+
+
+@pytest.mark.parametrize("coupling, reaches_trunk", [("coupled", True), ("decoupled", False)])
+def test_coupling_decides_whether_the_critic_trains_the_trunk(coupling, reaches_trunk):
+    spec = SPECS["state"]
+    torch.manual_seed(0)
+    agent = WAMQAgent(WAMQConfig(**TINY, coupling=coupling, dyn_scale=0.0, reward_scale=0.0, cont_scale=0.0), spec)
+    agent.update(make_batch(spec, B=4, T=4, seed=1))  # two-hot Q heads start at zero output weights: move them first
+    agent.optimizer.zero_grad(set_to_none=True)
+    loss, _ = wamq_loss(agent.net, make_batch(spec, B=4, T=4))
+    loss.backward()
+    grad = agent.net.trunk.blocks[0].attn.qkv.weight.grad
+    assert (grad is not None and grad.abs().sum() > 0) == reaches_trunk
+    assert agent.net.q.heads[0][0].weight.grad.abs().sum() > 0  # the critic itself always learns
+
+
+def test_actor_loss_does_not_train_the_critic():
+    spec = SPECS["state"]
+    torch.manual_seed(0)
+    agent = WAMQAgent(WAMQConfig(**TINY, dyn_scale=0.0, reward_scale=0.0, cont_scale=0.0, q_scale=0.0), spec)
+    agent.update(make_batch(spec, B=4, T=4, seed=1))
+    agent.optimizer.zero_grad(set_to_none=True)
+    loss, _ = wamq_loss(agent.net, make_batch(spec, B=4, T=4))
+    loss.backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in agent.net.q.parameters())
+    assert agent.net.policy.net[0].weight.grad.abs().sum() > 0
+
+
+def test_history_changes_the_action_only_through_the_context():
+    """The trunk is causal: at the first step of an episode earlier episodes' steps are invisible."""
+    spec = SPECS["state"]
+    torch.manual_seed(0)
+    agent = WAMQAgent(WAMQConfig(**{**TINY, "seq_len": 3}), spec)
+    obs = {"state": np.ones((1, 7), np.float32)}
+    fresh, _ = agent.act(obs, agent.init_state(1), np.ones(1, bool), deterministic=True)
+    state = agent.init_state(1)
+    for _ in range(3):
+        _, state = agent.act({"state": np.random.default_rng(1).normal(size=(1, 7)).astype(np.float32)}, state,
+                             np.zeros(1, bool), deterministic=True)
+    after_reset, _ = agent.act(obs, state, np.ones(1, bool), deterministic=True)
+    np.testing.assert_allclose(fresh, after_reset, atol=1e-6)
+
+
+def test_a_window_longer_than_the_context_is_refused():
+    agent = WAMQAgent(WAMQConfig(**{**TINY, "seq_len": 3}), SPECS["state"])
+    with pytest.raises(ValueError, match="longer than the model's seq_len=3"):
+        agent.update(make_batch(SPECS["state"], B=2, T=4))
+
+
+def test_wamq_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="coupling"):
+        WAMQConfig(coupling="half")
+    with pytest.raises(ValueError, match="num_q"):
+        WAMQConfig(num_q=1)
+    with pytest.raises(ValueError, match="seq_len"):
+        WAMQConfig(seq_len=1)
