@@ -6,7 +6,7 @@
 A policy whose action mean drifts to a bound of the box (|a| → 1) stops exploring, and an actor trained by
 backpropagating returns through ``tanh`` then gets almost no gradient back out of the bound. This script measures
 that from what the run really did: it reads the replay a run's checkpoint holds (every transition since its first
-step; ``python benchmarks/dv3_dmc.py stash`` carries it through git). A replay row holds an observation, the action
+step; it exists only on the machine that trained the run). A replay row holds an observation, the action
 taken from it and the reward of the step that led to it, so every row but an episode's last (``is_last``: no action
 follows) is one decision, whose reward is on the next row. The decisions are binned by environment frames like the
 published curves, (x − 10k, x]. Per bin and action dimension: the mean action, the mean |a|, and the share of
@@ -44,8 +44,8 @@ def replay_file(run: Path) -> Path:
     """:func:`saved_replay`, with a clear error if ``run`` has none."""
     path = saved_replay(run)
     if path is None:
-        raise FileNotFoundError(f"{run} holds no saved replay (checkpoint/replay/ or final/replay/); train or unstash "
-                                f"it first (python benchmarks/dv3_dmc.py run ... unpacks a stashed run)")
+        raise FileNotFoundError(f"{run} holds no saved replay (checkpoint/replay/ or final/replay/); train it first "
+                                f"on this machine (python benchmarks/dv3_dmc.py run ...)")
     return path
 
 

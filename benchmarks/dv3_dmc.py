@@ -1,7 +1,6 @@
 """Benchmark (issue: baselines): our DreamerV3 on DeepMind Control proprio tasks next to its published scores.
 
     python benchmarks/dv3_dmc.py run --tasks cartpole-swingup reacher-easy --seeds 0 [--max-minutes 9]
-    python benchmarks/dv3_dmc.py stash     # before a session ends: pack unfinished runs for git
     python benchmarks/dv3_dmc.py report
 
 The published curves are the per-seed scores of ``scores/dmc_proprio-dreamerv3.json.gz`` in danijar/dreamerv3,
@@ -22,10 +21,10 @@ after one 64-step window.
 
 ``run`` is resumable: each call continues ``runs/dv3_dmc/<task>_<size>_s<seed>`` from its last checkpoint (every
 2500 decisions), and ``--max-minutes`` stops a call after that long (for machines lent in short slots); its curve is
-copied to ``benchmarks/results/dv3_dmc/`` after every call. A run outlives the session that trains it only through
-git, since a new session may get a fresh checkout without ``runs/``: ``stash`` packs each unfinished run (checkpoint,
-logs; ~10 MB for ``size1m``) into ``benchmarks/stash/dv3_dmc/<run>.tar.gz`` to commit, ``run`` unpacks a stashed run
-whose folder is missing, and ``stash`` deletes the archives of finished runs. ``--size size1m`` (the default) runs the same protocol with
+copied to ``benchmarks/results/dv3_dmc/`` after every call. Each run must finish on the machine that started it: it
+is resumable with ``run`` on the same machine only, since nothing carries training state (checkpoints, replays)
+through git, and only the curves in ``benchmarks/results/`` are committed. A run whose committed curve reaches
+``--steps`` is skipped as finished. ``--size size1m`` (the default) runs the same protocol with
 the smallest model (the size the reference's current DMC proprio config uses; ~4.5 h per run on one CPU thread beside
 one other job, against days for ``size12m``); the report keeps each size in its own column. ``report``
 writes ``benchmarks/results/dv3_dmc.md`` and ``dv3_dmc.png`` from whatever exists. Our score is the mean return of
@@ -43,7 +42,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +54,6 @@ ROOT = Path(__file__).resolve().parent
 REFERENCE = ROOT / "reference" / "dreamerv3_dmc_proprio.json"
 RESULTS = ROOT / "results" / "dv3_dmc"
 RUNS = Path("runs/dv3_dmc")
-STASH = ROOT / "stash" / "dv3_dmc"
 REPEAT = 2
 #: Ablations of our port under the same protocol: name → extra ``wam train`` flags. A run of one is named
 #: ``<task>_<size>-<variant>_s<seed>`` and gets its own column in the report.
@@ -91,12 +88,6 @@ def run_one(task: str, seed: int, size: str, variant: str | None, steps: int, ma
     """Start or continue one run (for at most ``max_minutes``) and copy its evaluation curve to the results."""
     column = f"{size}-{variant}" if variant else size  # the run's column in the report
     out = RUNS / f"{task}_{column}_s{seed}"
-    archive = STASH / f"{out.name}.tar.gz"
-    if not out.exists() and archive.is_file():
-        print(f"unpacking the stashed run {archive}", flush=True)
-        RUNS.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(RUNS, filter="data")
     if (out / "final").exists() or last_step(RESULTS / f"{out.name}.jsonl") >= steps:
         # finished (here, or on another machine whose curve was committed): rerunning would only redo it
         print(f"{out.name}: finished, skipped", flush=True)
@@ -120,46 +111,6 @@ def run_one(task: str, seed: int, size: str, variant: str | None, steps: int, ma
         if (out / "episodes.jsonl").is_file():
             (RESULTS / "episodes").mkdir(parents=True, exist_ok=True)
             shutil.copy(out / "episodes.jsonl", RESULTS / "episodes" / f"{out.name}.jsonl")
-
-
-def stashed_steps(archive: Path, run_name: str) -> int | None:
-    """The env steps of the checkpoint packed in ``archive`` (None when there is no readable one)."""
-    try:
-        with tarfile.open(archive) as tar:
-            member = tar.extractfile(f"{run_name}/checkpoint/counters.json")
-            return int(json.loads(member.read())["env_steps"]) if member else None
-    except (OSError, KeyError, ValueError, tarfile.TarError):
-        return None
-
-
-def stash() -> None:
-    """Pack every unfinished run that has a checkpoint into ``STASH`` (to commit); drop archives of finished runs.
-
-    An archive that already holds the run's current checkpoint is left as it is: repacking it would only change its
-    bytes (the logs grow between checkpoints), and every changed archive that is committed stays in git's history.
-    """
-    for run in sorted(RUNS.glob("*_s*")) if RUNS.is_dir() else []:
-        archive = STASH / f"{run.name}.tar.gz"
-        if (run / "final").exists():
-            if archive.is_file():
-                archive.unlink()
-                print(f"{run.name}: finished, removed {archive}")
-            continue
-        if not (run / "checkpoint" / "COMPLETE").is_file():
-            print(f"{run.name}: no checkpoint yet, nothing to stash")
-            continue
-        steps = json.loads((run / "checkpoint" / "counters.json").read_text()).get("env_steps", "?")
-        if archive.is_file() and stashed_steps(archive, run.name) == steps:
-            print(f"{run.name}: already stashed at {steps} env steps, unchanged")
-            continue
-        STASH.mkdir(parents=True, exist_ok=True)
-        partial = archive.with_suffix(".partial")
-        with tarfile.open(partial, "w:gz") as tar:
-            for item in ("config.json", "eval.jsonl", "metrics.jsonl", "episodes.jsonl", "checkpoint"):
-                if (run / item).exists():
-                    tar.add(run / item, arcname=f"{run.name}/{item}")
-        partial.replace(archive)
-        print(f"{run.name}: stashed at {steps} env steps -> {archive} ({archive.stat().st_size / 1e6:.1f} MB)")
 
 
 def sizes_run(task: str) -> list[str]:
@@ -302,9 +253,9 @@ def report() -> None:
 
 
 def main() -> None:
-    """CLI: ``run`` (resumable), ``stash`` or ``report``."""
+    """CLI: ``run`` (resumable on the same machine) or ``report``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "stash", "report"])
+    parser.add_argument("command", choices=["run", "report"])
     parser.add_argument("--tasks", nargs="+", default=["cartpole-swingup", "reacher-easy"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--size", default="size1m",
@@ -315,9 +266,6 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop each call after this long (resumable)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, raise_interrupt)  # stop like Ctrl-C: the running training checkpoints first
-    if args.command == "stash":
-        stash()
-        return
     try:
         if args.command == "run":
             for seed in args.seeds:

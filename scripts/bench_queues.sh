@@ -3,28 +3,24 @@
 #   bash scripts/bench_queues.sh 150         # both queues stop (each run with a checkpoint) after 150 minutes
 # Every command below is resumable and skips finished work, so the same call continues where the last one stopped.
 #
-# A session may get a fresh machine, and only git carries work to the next one. The order follows from that:
+# Each run must finish on the machine that started it: its checkpoints and replay live in runs/ (outside git), and
+# only a later call on the same machine resumes them. The queues' curves and tables go to benchmarks/results/.
 # 1. The DreamerV3 DMC ablations on cartpole-swingup (issue 5, docs/dreamerv3.md; ~2.5 h for `noactnorm`, ~10 h for
-#    `noactnorm-backprop` on one core): unfinished runs are packed into git by `python benchmarks/dv3_dmc.py stash`
-#    (~10 MB each) and continue in the next session. Queue 1 trains `noactnorm`, then `noactnorm-backprop` on
-#    reacher-easy (does the 2023 actor close the gap on the second published task too?), queue 2 `noactnorm-backprop`
-#    on cartpole-swingup (dv3_dmc.py has no locks, so the queues never share a DMC run). Both cartpole runs finished
-#    on 2026-12-07 (a finished run is skipped at once); only reacher-easy `noactnorm-backprop` is left (~3 h).
+#    `noactnorm-backprop` on one core). Queue 1 trains `noactnorm`, then `noactnorm-backprop` on reacher-easy (does
+#    the 2023 actor close the gap on the second published task too?), queue 2 `noactnorm-backprop` on
+#    cartpole-swingup (dv3_dmc.py has no locks, so the queues never share a DMC run). Both cartpole runs finished on
+#    2026-12-07 (a finished run is skipped at once); only reacher-easy `noactnorm-backprop` is left, and on a machine
+#    without its runs/ folder it starts from scratch.
 # 2. The pixel suite's third seed (2 seeds per cell since 2026-12-06; its claims are judged at 3): a pixel run
 #    (~1.7–2.3 h on one core beside another job, rendering in the calling thread) can only count if it finishes on
-#    this machine, since its 1.4 GiB replay cannot be carried through git. `--new-runs-for` lets a queue start a new
-#    pixel run only while one can still finish before the limit (PIXEL_MIN, default 140 minutes, is the time
-#    budgeted for one run).
+#    this machine. `--new-runs-for` lets a queue start a new pixel run only while one can still finish before the
+#    limit (PIXEL_MIN, default 140 minutes, is the time budgeted for one run).
 # 3. Then the grid's remaining cells: seeds 3-4 of quick-state (state tasks while 40 minutes remain, MiniWorld while
 #    70 remain) and the SAC reference rows.
 # Both queues walk the same `wam bench` lists; a run is claimed with a lock file before it starts, so the two never
 # train the same run. Logs: runs/logs/queue{1,2}.log.
-# 4. With COMMIT_EVERY=MIN, a third loop packs the DMC runs (`dv3_dmc.py stash`) and commits benchmarks/stash/ every
-#    MIN minutes and once more when both queues have stopped: insurance against a session that ends before its
-#    wrap-up (it commits nothing else, so it does not get in the way of other work in the checkout). Every such
-#    commit adds ~10 MB per unfinished run to the repository's history for good, so keep MIN large (45 or more).
-# Before the session ends, after the queues stop: `python benchmarks/dv3_dmc.py stash`, `wam bench quick-pixels
-# --report-only`, and commit benchmarks/results/ and benchmarks/stash/.
+# After the queues stop: `wam bench quick-pixels --report-only` and `python benchmarks/dv3_dmc.py report` rewrite the
+# tables in benchmarks/results/.
 # To stop early, send SIGTERM to the queues' python processes (pkill -TERM -f 'wam bench|dv3_dmc.py'): their runs
 # write a checkpoint first.
 set -uo pipefail
@@ -58,24 +54,5 @@ queue2() { dmc cartpole-swingup noactnorm-backprop; pixels; rest; }
 export LIMIT_MIN PIXEL_MIN START STATE_TASKS
 export -f window pixels dmc rest queue1 queue2
 nohup timeout -s TERM "${LIMIT_MIN}m" bash -c queue1 >> runs/logs/queue1.log 2>&1 &
-Q1=$!
 nohup timeout -s TERM "${LIMIT_MIN}m" bash -c queue2 >> runs/logs/queue2.log 2>&1 &
-Q2=$!
 echo "started 2 queues for $LIMIT_MIN minutes; logs in runs/logs/queue1.log and runs/logs/queue2.log"
-if [[ -n "${COMMIT_EVERY:-}" ]]; then
-  commit_stash() {
-    python benchmarks/dv3_dmc.py stash && git add benchmarks/stash &&
-      { git diff --cached --quiet -- benchmarks/stash || git commit -qm "stash: DMC ablations (periodic)" -- benchmarks/stash; }
-  }
-  running() { kill -0 "$Q1" 2>/dev/null || kill -0 "$Q2" 2>/dev/null; }
-  # A queue's shell exits at the limit at once, while its DMC run is still writing its stop checkpoint.
-  settle() { while pgrep -f 'dv3_dmc.py run' >/dev/null; do sleep 5; done; }
-  export -f commit_stash running settle
-  export Q1 Q2 COMMIT_EVERY
-  nohup bash -c 'while running; do
-                   for _ in $(seq $((COMMIT_EVERY * 6))); do running && sleep 10; done
-                   running || settle
-                   commit_stash
-                 done' >> runs/logs/stash.log 2>&1 &
-  echo "committing benchmarks/stash every $COMMIT_EVERY minutes (log: runs/logs/stash.log)"
-fi

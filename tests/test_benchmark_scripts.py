@@ -1,5 +1,5 @@
-"""Benchmark scripts' bookkeeping (no training): stashing unfinished DMC runs for the next session, how the DMC report
-judges closeness, the side-by-side throughput measurement, and the provenance note of continued MetaWorld runs."""
+"""Benchmark scripts' bookkeeping (no training): which DMC runs are trained again, how the DMC report judges
+closeness, the side-by-side throughput measurement, and the provenance note of continued MetaWorld runs."""
 
 import importlib.util
 import json
@@ -26,60 +26,19 @@ def load_script(name: str, monkeypatch, **paths: Path):
 
 @pytest.fixture
 def dv3_dmc(tmp_path, monkeypatch):
-    """``benchmarks/dv3_dmc.py`` as a module, with its runs, stash and results folders under ``tmp_path``."""
-    return load_script("dv3_dmc", monkeypatch, RUNS=tmp_path / "runs", STASH=tmp_path / "stash",
-                       RESULTS=tmp_path / "results")
+    """``benchmarks/dv3_dmc.py`` as a module, with its runs and results folders under ``tmp_path``."""
+    return load_script("dv3_dmc", monkeypatch, RUNS=tmp_path / "runs", RESULTS=tmp_path / "results")
 
 
-def fake_run(runs: Path, name: str, finished: bool = False, checkpoint: bool = True) -> Path:
-    """A run folder as ``wam train`` leaves it: logs, and a complete checkpoint and/or ``final/``."""
+def fake_run(runs: Path, name: str) -> Path:
+    """A run folder as ``wam train`` leaves it mid-run: logs and a complete checkpoint."""
     run = runs / name
     (run / "checkpoint").mkdir(parents=True)
     (run / "eval.jsonl").write_text('{"env_steps": 0, "eval/return": 1.0}\n')
-    if checkpoint:
-        (run / "checkpoint" / "COMPLETE").write_text("ok\n")
-        (run / "checkpoint" / "counters.json").write_text(json.dumps({"env_steps": 2500}))
-        (run / "checkpoint" / "weights.bin").write_bytes(bytes(range(256)) * 4)
-    if finished:
-        (run / "final").mkdir()
+    (run / "checkpoint" / "COMPLETE").write_text("ok\n")
+    (run / "checkpoint" / "counters.json").write_text(json.dumps({"env_steps": 2500}))
+    (run / "checkpoint" / "weights.bin").write_bytes(bytes(range(256)) * 4)
     return run
-
-
-def test_stash_packs_unfinished_runs_and_run_unpacks_them(dv3_dmc, tmp_path, monkeypatch):
-    run = fake_run(dv3_dmc.RUNS, "cartpole-swingup_size1m_s0")
-    fake_run(dv3_dmc.RUNS, "reacher-easy_size1m_s0", checkpoint=False)  # stopped before its first checkpoint
-    dv3_dmc.stash()
-    assert sorted(p.name for p in dv3_dmc.STASH.iterdir()) == ["cartpole-swingup_size1m_s0.tar.gz"]
-
-    original = (run / "checkpoint" / "weights.bin").read_bytes()
-    (dv3_dmc.RUNS / "cartpole-swingup_size1m_s0").rename(tmp_path / "gone")  # a fresh checkout has no runs/
-    started = []
-    monkeypatch.setattr(dv3_dmc, "run_to_end", lambda cmd, timeout_s: started.append(cmd) or 0)
-    monkeypatch.setattr(dv3_dmc, "RESULTS", tmp_path / "results")
-    dv3_dmc.run_one("cartpole-swingup", 0, "size1m", None, 50_000, None)
-    assert (run / "checkpoint" / "weights.bin").read_bytes() == original
-    assert "--resume" in started[0], "an unpacked run must continue from its checkpoint, not start over"
-
-
-def test_stash_repacks_a_run_only_when_its_checkpoint_moved_on(dv3_dmc):
-    run = fake_run(dv3_dmc.RUNS, "cartpole-swingup_size1m_s0")
-    dv3_dmc.stash()
-    archive = dv3_dmc.STASH / "cartpole-swingup_size1m_s0.tar.gz"
-    packed = archive.read_bytes()
-    (run / "eval.jsonl").write_text('{"env_steps": 0, "eval/return": 1.0}\n{"env_steps": 2600, "eval/return": 2.0}\n')
-    dv3_dmc.stash()
-    assert archive.read_bytes() == packed, "the same checkpoint must not be packed (and committed) again"
-    (run / "checkpoint" / "counters.json").write_text(json.dumps({"env_steps": 5000}))
-    dv3_dmc.stash()
-    assert dv3_dmc.stashed_steps(archive, run.name) == 5000
-
-
-def test_stash_removes_the_archive_of_a_finished_run(dv3_dmc):
-    run = fake_run(dv3_dmc.RUNS, "cartpole-swingup_size1m_s0")
-    dv3_dmc.stash()
-    (run / "final").mkdir()
-    dv3_dmc.stash()
-    assert not any(dv3_dmc.STASH.iterdir())
 
 
 def test_dmc_variant_adds_its_flags_to_the_size_preset(dv3_dmc, tmp_path):
