@@ -150,16 +150,6 @@ def test_wam_state_note_groups_continued_runs(monkeypatch):
     assert "s2" not in note
 
 
-def test_render_threads_table_flags_frames_that_differ_from_the_default(tmp_path, monkeypatch):
-    script = load_script("render_threads", monkeypatch, TABLE=tmp_path / "render_threads.md")
-    row = {"env": "metaworld/reach-v3", "rounds": 3, "cpus": 2, "load_avg_1min": 1.0, "when": "now"}
-    script.write_table([dict(row, setting="default", ms_per_step=50.0, frames_md5="a"),
-                        dict(row, setting="0", ms_per_step=40.0, frames_md5="a"),
-                        dict(row, setting="1", ms_per_step=60.0, frames_md5="b")])
-    lines = {line.split(" | ")[1]: line for line in script.TABLE.read_text().splitlines() if line.startswith("| metaworld")}
-    assert "| 40.0 | 3 | yes |" in lines["0"] and "| **no** |" in lines["1"]
-
-
 def test_training_episodes_are_binned_like_the_published_curves_and_only_where_logged(dv3_dmc):
     borders = np.array([0, 10_000, 20_000, 30_000])  # frames; 500-decision episodes = 1000 frames at repeat 2
     def episodes(first_step, returns):
@@ -176,52 +166,3 @@ def test_training_episodes_are_binned_like_the_published_curves_and_only_where_l
     late = episodes(3_500, [2.0] * 4 + [4.0] * 10)  # end at 7k-10k frames, then 11k-20k
     assert dv3_dmc.binned_training_scores(late, borders) == {20_000: 4.0}
     assert dv3_dmc.binned_training_scores([], borders) == {}
-
-
-def test_action_bins_count_every_row_but_an_episodes_last_and_take_rewards_from_the_next_row(monkeypatch, tmp_path):
-    actions_script = load_script("dv3_actions", monkeypatch, RUNS=tmp_path / "runs", RESULTS=tmp_path / "results")
-    # Episodes of 1000 decisions = 1001 rows: the reset row already holds the first action, the last row none.
-    # 5000 decisions fill the first 10k-frame bin (repeat 2); 1000 more fill part of the second.
-    rows_a, rows_r, first, last = [], [], [], []
-    for episode in range(6):
-        for t in range(1001):
-            at_end = t == 1000
-            decision = episode * 1000 + t
-            action = [9.0, 9.0] if at_end else ([-1.0, 0.0] if decision < 5000 else [0.0, 0.5])
-            reward = 0.0 if t == 0 else (1.0 if decision <= 5000 else 3.0)  # the reward of the previous row's decision
-            rows_a.append(action), rows_r.append(reward), first.append(t == 0), last.append(at_end)
-    bins = actions_script.action_bins(np.array(rows_a), np.array(rows_r), np.array(first), np.array(last))
-    assert [b["frames"] for b in bins] == [10_000, 20_000]
-    assert [b["decisions"] for b in bins] == [5000, 1000]
-    assert bins[0]["at_bound"] == [1.0, 0.0] and bins[0]["mean"] == [-1.0, 0.0]
-    assert bins[1]["at_bound"] == [0.0, 0.0] and bins[1]["mean_abs"] == [0.0, 0.5]
-    assert bins[0]["reward_per_decision"] == 1.0 and bins[1]["reward_per_decision"] == 3.0
-    # a resumption: the fragment before it has no last row, and its final decision no reward
-    cut = actions_script.action_bins(np.ones((3, 1)), np.array([0.0, 5.0, 7.0]), np.array([True, False, True]),
-                                     np.zeros(3, bool))
-    assert cut[0]["decisions"] == 3 and cut[0]["reward_per_decision"] == 5.0
-    with pytest.raises(ValueError, match="expected actions"):
-        actions_script.action_bins(np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3))
-    with pytest.raises(FileNotFoundError, match="no saved replay"):
-        actions_script.replay_file(tmp_path / "runs" / "missing")
-
-
-def test_action_measure_reads_a_saved_replay_and_refuses_a_wrapped_ring(monkeypatch, tmp_path):
-    from safetensors.numpy import save_file
-
-    actions_script = load_script("dv3_actions", monkeypatch, RUNS=tmp_path / "runs", RESULTS=tmp_path / "results")
-    run = tmp_path / "runs" / "task_size1m_s0"
-    replay = run / "checkpoint" / "replay"
-    replay.mkdir(parents=True)
-    n = 8  # ring of 8 rows per env, 6 written: one episode of 5 decisions
-    arrays = {"action": np.full((1, n, 1), 0.5, np.float32), "reward": np.ones((1, n), np.float32),
-              "is_first": np.zeros((1, n), np.uint8), "is_last": np.zeros((1, n), np.uint8)}
-    arrays["is_first"][0, 0] = arrays["is_last"][0, 5] = 1
-    save_file(arrays, str(replay / "replay.safetensors"))
-    (replay / "replay.json").write_text(json.dumps({"head": [6], "count": [6], "per_env": n}))
-    assert actions_script.saved_replay(run) == replay / "replay.safetensors"
-    [row] = actions_script.measure(run)
-    assert row["run"] == "task_size1m_s0" and row["decisions"] == 5 and row["mean"] == [0.5]
-    (replay / "replay.json").write_text(json.dumps({"head": [0], "count": [n], "per_env": n}))
-    with pytest.raises(ValueError, match="ring is full"):
-        actions_script.measure(run)

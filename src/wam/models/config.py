@@ -85,7 +85,7 @@ class WAMConfig:
     reward_on_latent: bool = True
     """Also train the reward head on the encoder latent of the real next observation (not only on g_t). This
     gives the encoder a direct reward gradient; without it the reward head barely learns on CPU-sized update
-    budgets (see benchmarks/wm_probe.py)."""
+    budgets (benchmarks/results/wm_probe.jsonl; docs/research-log.md#one-off-probes-retired-issue-33)."""
     loss_scales: dict[str, float] = field(
         default_factory=lambda: dict(dyn=1.0, rec=1.0, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0, repval=0.0)
     )
