@@ -34,8 +34,9 @@ class TrainConfig:
     """Anti-aliased MuJoCo camera images (MuJoCo's default; the benchmark suites keep it). ``--no-antialias``
     made 64×64 RGB-D steps 2.6–4× faster on CPU (``benchmarks/render_speed.py``); depth is unchanged."""
     agent: str = "wam"
-    """Agent: ``wam`` (use ``--wam.coupling decoupled`` for the ablation), ``dreamerv3`` or ``sac`` (model-free
-    reference; vector observations)."""
+    """Agent: ``wamq`` (the WAM learning by TD and the policy gradient through Q; ``--wamq.coupling decoupled`` for the
+    ablation), ``wam`` (the WAM trained on imagined returns; ``--wam.coupling decoupled``), ``dreamerv3`` or ``sac``
+    (model-free reference; vector observations)."""
     wam: WAMAgentConfig = field(default_factory=WAMAgentConfig)
     """Settings of the ``wam`` agent."""
     dreamerv3: DreamerV3Config = field(default_factory=DreamerV3Config)
