@@ -69,13 +69,38 @@ def protocol_flags(task: str, seed: int, size: str, variant: str | None, steps: 
     """``wam train`` flags of the published protocol (see the module docstring) for one task and seed."""
     from wam.agents.dreamerv3.config import PRESETS
 
-    size_flags = [x for key, value in PRESETS[size].items()
-                  for x in (f"--dreamerv3.{key.replace('_', '-')}", str(value))]
+    size_flags = [
+        x for key, value in PRESETS[size].items() for x in (f"--dreamerv3.{key.replace('_', '-')}", str(value))
+    ]
     size_flags += VARIANTS[variant] if variant else []
-    return ["--agent", "dreamerv3", "--env", f"dmc/{task}", "--obs", "proprio", "--action-repeat", str(REPEAT),
-            "--steps", str(steps), "--train-ratio", "512", "--prefill", "64", "--eval-every", str(10_000 // REPEAT),
-            "--eval-episodes", "10", "--checkpoint-every", "2500", "--seed", str(seed), "--out", str(out),
-            "--no-progress", *size_flags]
+    return [
+        "--agent",
+        "dreamerv3",
+        "--env",
+        f"dmc/{task}",
+        "--obs",
+        "proprio",
+        "--action-repeat",
+        str(REPEAT),
+        "--steps",
+        str(steps),
+        "--train-ratio",
+        "512",
+        "--prefill",
+        "64",
+        "--eval-every",
+        str(10_000 // REPEAT),
+        "--eval-episodes",
+        "10",
+        "--checkpoint-every",
+        "2500",
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        "--no-progress",
+        *size_flags,
+    ]
 
 
 def last_step(curve: Path) -> int:
@@ -115,7 +140,7 @@ def run_one(task: str, seed: int, size: str, variant: str | None, steps: int, ma
 
 def sizes_run(task: str) -> list[str]:
     """The model sizes with at least one result file for ``task`` (``<task>_<size>_s<seed>.jsonl``)."""
-    return sorted({path.stem[len(task) + 1:].rsplit("_s", 1)[0] for path in RESULTS.glob(f"{task}_*_s*.jsonl")})
+    return sorted({path.stem[len(task) + 1 :].rsplit("_s", 1)[0] for path in RESULTS.glob(f"{task}_*_s*.jsonl")})
 
 
 def ours_at_frames(task: str, size: str) -> dict[int, list[float]]:
@@ -183,11 +208,15 @@ def closeness(published: np.ndarray, steps: np.ndarray, ours: dict[int, list[flo
     so_far = f"{inside} of its {len(shared)} points inside the published seeds' range"
     last = len(steps) - 1
     if last not in shared:
-        return f"in progress (reached {int(steps[shared[-1]]) // 1000}k of {int(steps[last]) // 1000}k frames); {so_far}"
+        return (
+            f"in progress (reached {int(steps[shared[-1]]) // 1000}k of {int(steps[last]) // 1000}k frames); {so_far}"
+        )
     mine, low, high = np.mean(ours[int(steps[last])]), published[:, last].min(), published[:, last].max()
     where = "within" if low <= mine <= high else ("above" if mine > high else "below (a bug to look for)")
-    return (f"at {int(steps[last]) // 1000}k frames {mine:.0f} vs published {published[:, last].mean():.0f} "
-            f"[{low:.0f}, {high:.0f}]: **{where}** the published seeds' range; {so_far}")
+    return (
+        f"at {int(steps[last]) // 1000}k frames {mine:.0f} vs published {published[:, last].mean():.0f} "
+        f"[{low:.0f}, {high:.0f}]: **{where}** the published seeds' range; {so_far}"
+    )
 
 
 def report() -> None:
@@ -200,16 +229,24 @@ def report() -> None:
     ref = json.loads(REFERENCE.read_text())
     tasks = sorted(ref["tasks"])
     sizes = sorted({size for task in tasks for size in sizes_run(task)})
-    lines = ["# DreamerV3 (ours) on DMC proprio vs the published scores", "",
-             f"Published: {ref['source']}; {ref['protocol']}. Ours: `python benchmarks/dv3_dmc.py run --size SIZE` "
-             "(the same repeat, train ratio and budget with the 2024/2025 algorithm at the model size of the column; "
-             "the published runs used the 2023 algorithm, see `docs/dreamerv3.md`), "
-             "10 deterministic evaluation episodes per point. Cells: mean return [min, max] over seeds (n).", "",
-             "| task | frames | published | " + " | ".join(f"ours {size}" for size in sizes) + " |",
-             "|---|---|---|" + "---|" * len(sizes)]
-    close = ["", "How close (rule fixed before the results: our mean at 100k frames inside the published seeds' "
-             "[min, max]; one seed of ours against five published, our deterministic evaluations against their "
-             "training episodes):", ""]
+    lines = [
+        "# DreamerV3 (ours) on DMC proprio vs the published scores",
+        "",
+        f"Published: {ref['source']}; {ref['protocol']}. Ours: `python benchmarks/dv3_dmc.py run --size SIZE` "
+        "(the same repeat, train ratio and budget with the 2024/2025 algorithm at the model size of the column; "
+        "the published runs used the 2023 algorithm, see `docs/dreamerv3.md`), "
+        "10 deterministic evaluation episodes per point. Cells: mean return [min, max] over seeds (n).",
+        "",
+        "| task | frames | published | " + " | ".join(f"ours {size}" for size in sizes) + " |",
+        "|---|---|---|" + "---|" * len(sizes),
+    ]
+    close = [
+        "",
+        "How close (rule fixed before the results: our mean at 100k frames inside the published seeds' "
+        "[min, max]; one seed of ours against five published, our deterministic evaluations against their "
+        "training episodes):",
+        "",
+    ]
     training_rows, training_close = [], []
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.5), squeeze=False)
     for ax, task in zip(axes[0], tasks):
@@ -224,29 +261,41 @@ def report() -> None:
             cells = [_cell(training[size].get(int(frames), [])) for size in sizes]
             training_rows.append(f"| {task} | {frames // 1000}k | {_cell(list(col))} | " + " | ".join(cells) + " |")
         close += [f"* {task}, {size}: {closeness(published, steps, ours[size])}" for size in sizes if ours[size]]
-        training_close += [f"* {task}, {size}: {closeness(published, steps, training[size])}"
-                           for size in sizes if training[size]]
+        training_close += [
+            f"* {task}, {size}: {closeness(published, steps, training[size])}" for size in sizes if training[size]
+        ]
         for size, scores in training.items():
             if scores:
-                ax.plot(sorted(scores), [scores[k] for k in sorted(scores)], linestyle="--", label=f"ours {size}, training")
+                ax.plot(
+                    sorted(scores), [scores[k] for k in sorted(scores)], linestyle="--", label=f"ours {size}, training"
+                )
         ax.plot(steps, published.mean(0), color="k", label="published (mean, min–max)")
         ax.fill_between(steps, published.min(0), published.max(0), color="k", alpha=0.15)
         for path in sorted(RESULTS.glob(f"{task}_*_s*.jsonl")):
             rows = [json.loads(line) for line in path.read_text().splitlines()]
-            label = f"ours {path.stem[len(task) + 1:]}"
+            label = f"ours {path.stem[len(task) + 1 :]}"
             ax.plot([r["env_steps"] * REPEAT for r in rows], [r["eval/return"] for r in rows], marker="o", label=label)
         ax.set_title(task)
         ax.set_xlabel("environment frames")
         ax.set_ylabel("episode return")
         ax.legend(fontsize=8)
-    training = ["", "## Training episodes, scored as the published curves", "",
-                "The published values are training-episode scores, which the reference's plotting helper averages "
-                "per seed over bins of 10k frames, (x − 10k, x]. The same from our runs' `episodes.jsonl` (every "
-                "training episode of the stochastic policy, written since 2026-12-05; a run begun before that "
-                "counts only from where its log begins). Cells: mean over seeds of each seed's bin mean.", "",
-                "| task | frames | published | " + " | ".join(f"ours {size}, training" for size in sizes) + " |",
-                "|---|---|---|" + "---|" * len(sizes), *training_rows,
-                "", "How close, by the same rule on training episodes:", "", *(training_close or ["* no complete bin yet"])]
+    training = [
+        "",
+        "## Training episodes, scored as the published curves",
+        "",
+        "The published values are training-episode scores, which the reference's plotting helper averages "
+        "per seed over bins of 10k frames, (x − 10k, x]. The same from our runs' `episodes.jsonl` (every "
+        "training episode of the stochastic policy, written since 2026-12-05; a run begun before that "
+        "counts only from where its log begins). Cells: mean over seeds of each seed's bin mean.",
+        "",
+        "| task | frames | published | " + " | ".join(f"ours {size}, training" for size in sizes) + " |",
+        "|---|---|---|" + "---|" * len(sizes),
+        *training_rows,
+        "",
+        "How close, by the same rule on training episodes:",
+        "",
+        *(training_close or ["* no complete bin yet"]),
+    ]
     (ROOT / "results" / "dv3_dmc.md").write_text("\n".join(lines + close + training) + "\n")
     fig.tight_layout()
     fig.savefig(ROOT / "results" / "dv3_dmc.png", dpi=100)
@@ -258,10 +307,17 @@ def main() -> None:
     parser.add_argument("command", choices=["run", "report"])
     parser.add_argument("--tasks", nargs="+", default=["cartpole-swingup", "reacher-easy"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--size", default="size1m",
-                        help="DreamerV3 size preset (none matches the published 2023 runs' 512-unit networks)")
-    parser.add_argument("--variant", choices=sorted(VARIANTS), default=None,
-                        help="an ablation of our port (its runs get their own report column)")
+    parser.add_argument(
+        "--size",
+        default="size1m",
+        help="DreamerV3 size preset (none matches the published 2023 runs' 512-unit networks)",
+    )
+    parser.add_argument(
+        "--variant",
+        choices=sorted(VARIANTS),
+        default=None,
+        help="an ablation of our port (its runs get their own report column)",
+    )
     parser.add_argument("--steps", type=int, default=50_000, help="agent decisions (50k at repeat 2 = 100k frames)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop each call after this long (resumable)")
     args = parser.parse_args()

@@ -24,7 +24,17 @@ from pathlib import Path
 DEFAULT_ENVS = ("metaworld/reach-v3", "panda/stack", "dmc/cartpole-swingup", "miniworld/OneRoom", "pointmaze/UMaze")
 OBS_MODES = ("state", "rgbd")
 _CHUNKS = 5
-_PACKAGES = ("numpy", "torch", "gymnasium", "mujoco", "metaworld", "gymnasium-robotics", "miniworld", "panda-gym", "dm-control")
+_PACKAGES = (
+    "numpy",
+    "torch",
+    "gymnasium",
+    "mujoco",
+    "metaworld",
+    "gymnasium-robotics",
+    "miniworld",
+    "panda-gym",
+    "dm-control",
+)
 
 
 @dataclass
@@ -246,7 +256,11 @@ def main(argv: list[str] | None = None) -> int:
                     except Exception as e:  # one broken suite must not stop the benchmark
                         case.status, case.note = "error", f"{type(e).__name__}: {e}"
                 cases.append(case)
-                speed = f"{case.steps_per_s:8.0f} steps/s (build {case.build_s:.1f} s)" if case.status == "ok" else case.status
+                speed = (
+                    f"{case.steps_per_s:8.0f} steps/s (build {case.build_s:.1f} s)"
+                    if case.status == "ok"
+                    else case.status
+                )
                 print(f"{env:24s} {mode:5s} x{num_envs}  {speed}  {case.note[:100]}", flush=True)
     info["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     args.out.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,11 @@ ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "results" / "render_speed.jsonl"
 TABLE = ROOT / "results" / "render_speed.md"
 DEFAULT_ENVS = ("metaworld/reach-v3", "dmc/cartpole-swingup", "pointmaze/UMaze")
-CASES = {"state": dict(obs=("proprio",), antialias=True), "rgbd, anti-aliased": dict(obs=("rgb", "depth"), antialias=True),
-         "rgbd, no anti-aliasing": dict(obs=("rgb", "depth"), antialias=False)}
+CASES = {
+    "state": dict(obs=("proprio",), antialias=True),
+    "rgbd, anti-aliased": dict(obs=("rgb", "depth"), antialias=True),
+    "rgbd, no anti-aliasing": dict(obs=("rgb", "depth"), antialias=False),
+}
 
 
 def ms_per_step(env, steps: int, seed: int, observe: Callable[[dict], None] | None = None) -> float:
@@ -66,9 +69,11 @@ def measure(name: str, steps: int, seed: int = 0, image_size: int = 64) -> list[
         finally:
             env.close()
     on, off = first["rgbd, anti-aliased"], first["rgbd, no anti-aliasing"]
-    comparison = {"rgb_max_diff": int(np.abs(on["rgb"].astype(int) - off["rgb"].astype(int)).max()),
-                  "rgb_pixels_changed": float(np.mean(np.any(on["rgb"] != off["rgb"], -1))),
-                  "depth_identical": bool(np.array_equal(on["depth"], off["depth"]))}
+    comparison = {
+        "rgb_max_diff": int(np.abs(on["rgb"].astype(int) - off["rgb"].astype(int)).max()),
+        "rgb_pixels_changed": float(np.mean(np.any(on["rgb"] != off["rgb"], -1))),
+        "depth_identical": bool(np.array_equal(on["depth"], off["depth"])),
+    }
     for row in rows[1:]:
         row.update(comparison)
     return rows
@@ -78,18 +83,28 @@ def write_table(rows: list[dict]) -> None:
     """Markdown of the latest measurement of each (env, case)."""
     latest = {(r["env"], r["case"]): r for r in rows}
     state = {env: r["ms_per_step"] for (env, case), r in latest.items() if case == "state"}
-    lines = ["# Rendering cost of MuJoCo camera frames, with and without anti-aliasing", "",
-             "Written by `python benchmarks/render_speed.py` (see its docstring). ms / step: mean `env.step` time with "
-             "random actions, one thread; *render* = that minus the state-only step. Image columns compare the first "
-             "frames after the same reset. Compare rows of one machine and time only.", "",
-             "| env | case | ms / step | render ms | max RGB diff | RGB pixels changed | depth identical | load (1 min) | when |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Rendering cost of MuJoCo camera frames, with and without anti-aliasing",
+        "",
+        "Written by `python benchmarks/render_speed.py` (see its docstring). ms / step: mean `env.step` time with "
+        "random actions, one thread; *render* = that minus the state-only step. Image columns compare the first "
+        "frames after the same reset. Compare rows of one machine and time only.",
+        "",
+        "| env | case | ms / step | render ms | max RGB diff | RGB pixels changed | depth identical | load (1 min) | when |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for (env, case), r in latest.items():
         render = f"{r['ms_per_step'] - state[env]:.1f}" if case != "state" and env in state else "–"
-        image = ([str(r["rgb_max_diff"]), f"{r['rgb_pixels_changed']:.0%}", "yes" if r["depth_identical"] else "no"]
-                 if "rgb_max_diff" in r else ["–"] * 3)
-        lines.append(f"| {env} | {case} | {r['ms_per_step']:.1f} | {render} | " + " | ".join(image)
-                     + f" | {r['load_avg_1min']:.2f} | {r['when']} |")
+        image = (
+            [str(r["rgb_max_diff"]), f"{r['rgb_pixels_changed']:.0%}", "yes" if r["depth_identical"] else "no"]
+            if "rgb_max_diff" in r
+            else ["–"] * 3
+        )
+        lines.append(
+            f"| {env} | {case} | {r['ms_per_step']:.1f} | {render} | "
+            + " | ".join(image)
+            + f" | {r['load_avg_1min']:.2f} | {r['when']} |"
+        )
     TABLE.write_text("\n".join(lines) + "\n")
 
 

@@ -56,7 +56,7 @@ def build_trainer(suite, agent: str, task: str, out: Path, device: str, capacity
 
     run = next(r for r in expand_grid(suite, seeds=1, agents=(agent,), tasks=(task,)))
     argv = train_command(suite, run, out)
-    cfg = tyro.cli(TrainArgs, args=argv[argv.index("train") + 1:]).to_config()
+    cfg = tyro.cli(TrainArgs, args=argv[argv.index("train") + 1 :]).to_config()
     return Trainer(replace(cfg, out=str(out), device=device, replay_capacity=capacity, threads=1, progress=False))
 
 
@@ -86,6 +86,7 @@ def fill(trainer: Trainer, steps: int) -> tuple[float, list[int]]:
 
 def update_seconds(trainer: Trainer, updates: int) -> float:
     """Mean seconds of one update (replay sampling included) after one warm-up update."""
+
     def one() -> None:
         trainer.agent.update(trainer._to_torch(trainer.replay.sample(trainer.batch_size, trainer.seq_len)))
 
@@ -106,7 +107,9 @@ def act_mean_ms(trainer: Trainer, steps: int) -> dict[str, float]:
     return out
 
 
-def derive(suite, agent: str, trainer: Trainer, env_rate: float, act: dict, update_s: float, episode: float) -> dict[str, float]:
+def derive(
+    suite, agent: str, trainer: Trainer, env_rate: float, act: dict, update_s: float, episode: float
+) -> dict[str, float]:
     """Updates and wall-clock per 100k env steps at the suite's protocol (see the module docstring); ``episode`` is the
     episode length used for the evaluations (random-action episodes: an upper bound where success ends one early)."""
     ratio = suite.train_ratio_of(agent)
@@ -114,9 +117,14 @@ def derive(suite, agent: str, trainer: Trainer, env_rate: float, act: dict, upda
     act_s = max(act["act_ms_mean_with_env"] / 1000.0 - 1.0 / env_rate, 0.0)  # act() alone, without its env step
     train_s = 100_000 * (1.0 / env_rate + act_s) + updates * update_s
     eval_steps = (100_000 // suite.eval_every) * suite.eval_episodes * episode
-    return {"act_ms_mean": 1000.0 * act_s, "train_ratio": ratio, "updates_per_100k": updates, "hours_per_100k_train": train_s / 3600,
-            "hours_per_100k_with_eval": (train_s + eval_steps * act["act_ms_mean_with_env"] / 1000.0) / 3600,
-            "eval_steps_per_100k": eval_steps}
+    return {
+        "act_ms_mean": 1000.0 * act_s,
+        "train_ratio": ratio,
+        "updates_per_100k": updates,
+        "hours_per_100k_train": train_s / 3600,
+        "hours_per_100k_with_eval": (train_s + eval_steps * act["act_ms_mean_with_env"] / 1000.0) / 3600,
+        "eval_steps_per_100k": eval_steps,
+    }
 
 
 def write_table(rows: list[dict]) -> None:
@@ -124,19 +132,25 @@ def write_table(rows: list[dict]) -> None:
     latest: dict[tuple, dict] = {}
     for row in rows:
         latest[(row["suite"], row["task"], row["machine"], row["device"], row["agent"])] = row
-    lines = ["# Throughput of the compared agents, side by side", "",
-             "Written by `python benchmarks/throughput.py SUITE --task TASK` (see its docstring): every agent built from the "
-             "suite's own flags and measured in one process, interleaved over rounds (medians shown). Training hours per "
-             "100k env steps = 100k × (1 / env rate + act) + updates × update time; *with eval* adds the suite's "
-             "evaluation episodes. Single-threaded. Compare rows of one machine only.", "",
-             "| suite | task | machine | device | agent | env steps/s (random) | act() ms mean / p50 / p95 | s / update | "
-             "updates / 100k | h / 100k train | h / 100k with eval | rounds | when |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Throughput of the compared agents, side by side",
+        "",
+        "Written by `python benchmarks/throughput.py SUITE --task TASK` (see its docstring): every agent built from the "
+        "suite's own flags and measured in one process, interleaved over rounds (medians shown). Training hours per "
+        "100k env steps = 100k × (1 / env rate + act) + updates × update time; *with eval* adds the suite's "
+        "evaluation episodes. Single-threaded. Compare rows of one machine only.",
+        "",
+        "| suite | task | machine | device | agent | env steps/s (random) | act() ms mean / p50 / p95 | s / update | "
+        "updates / 100k | h / 100k train | h / 100k with eval | rounds | when |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in latest.values():
-        lines.append(f"| {r['suite']} | {r['task']} | {r['machine']} | {r['device']} | {r['agent']} | {r['env_steps_per_s']:.0f} | "
-                     f"{r['act_ms_mean']:.1f} / {r['act_ms_p50']:.1f} / {r['act_ms_p95']:.1f} | {r['seconds_per_update']:.3f} | "
-                     f"{r['updates_per_100k']:.0f} | {r['hours_per_100k_train']:.2f} | {r['hours_per_100k_with_eval']:.2f} | "
-                     f"{r['rounds']} | {r['when']} |")
+        lines.append(
+            f"| {r['suite']} | {r['task']} | {r['machine']} | {r['device']} | {r['agent']} | {r['env_steps_per_s']:.0f} | "
+            f"{r['act_ms_mean']:.1f} / {r['act_ms_p50']:.1f} / {r['act_ms_p95']:.1f} | {r['seconds_per_update']:.3f} | "
+            f"{r['updates_per_100k']:.0f} | {r['hours_per_100k_train']:.2f} | {r['hours_per_100k_with_eval']:.2f} | "
+            f"{r['rounds']} | {r['when']} |"
+        )
     TABLE.write_text("\n".join(lines) + "\n")
 
 
@@ -162,35 +176,68 @@ def main() -> None:
         raise SystemExit(f"{missing} do not run on {args.task} in suite {suite.name}; its agents there: {in_grid}")
     agents = args.agents or in_grid
     with tempfile.TemporaryDirectory() as tmp:
-        trainers = {a: build_trainer(suite, a, args.task, Path(tmp) / a, args.device, capacity=args.env_steps * args.rounds + 1000)
-                    for a in agents}
+        trainers = {
+            a: build_trainer(
+                suite, a, args.task, Path(tmp) / a, args.device, capacity=args.env_steps * args.rounds + 1000
+            )
+            for a in agents
+        }
         samples: dict[str, dict[str, list[float]]] = {a: {} for a in agents}
         lengths: dict[str, list[int]] = {a: [] for a in agents}
         for k in range(args.rounds):
-            for agent in agents[k % len(agents):] + agents[:k % len(agents)]:
+            for agent in agents[k % len(agents) :] + agents[: k % len(agents)]:
                 t = trainers[agent]
                 rate, ended = fill(t, args.env_steps)
                 lengths[agent] += ended
-                one = {"env_steps_per_s": rate, **act_mean_ms(t, args.act_steps), "seconds_per_update": update_seconds(t, args.updates)}
+                one = {
+                    "env_steps_per_s": rate,
+                    **act_mean_ms(t, args.act_steps),
+                    "seconds_per_update": update_seconds(t, args.updates),
+                }
                 for key, value in one.items():
                     samples[agent].setdefault(key, []).append(value)
-                print(f"round {k + 1}/{args.rounds} {agent}: " + ", ".join(f"{key} {v:.4g}" for key, v in one.items()), flush=True)
+                print(
+                    f"round {k + 1}/{args.rounds} {agent}: " + ", ".join(f"{key} {v:.4g}" for key, v in one.items()),
+                    flush=True,
+                )
             short = [a for a in agents if not lengths[a]]
             if short:  # every round starts from a reset, so later rounds would not end one either
-                raise SystemExit(f"no episode ended within --env-steps {args.env_steps} for {short}: raise it above the "
-                                 "episode length (it sizes the evaluation cost)")
+                raise SystemExit(
+                    f"no episode ended within --env-steps {args.env_steps} for {short}: raise it above the "
+                    "episode length (it sizes the evaluation cost)"
+                )
         rows = []
         for agent in agents:
             med = {key: float(np.median(v)) for key, v in samples[agent].items()}
-            rows.append({"suite": suite.name, "task": args.task, "agent": agent, "machine": args.machine, "device": args.device,
-                         "env_steps_per_s": med["env_steps_per_s"], "act_ms_p50": med["act_ms_p50"],
-                         "act_ms_p95": med["act_ms_p95"], "seconds_per_update": med["seconds_per_update"],
-                         **derive(suite, agent, trainers[agent], med["env_steps_per_s"], med, med["seconds_per_update"],
-                                  float(np.mean(lengths[agent]))),
-                         "episode_length": float(np.mean(lengths[agent])),
-                         "rounds": args.rounds, "updates_timed": args.updates, "samples": samples[agent],
-                         "load_avg_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__,
-                         "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
+            rows.append(
+                {
+                    "suite": suite.name,
+                    "task": args.task,
+                    "agent": agent,
+                    "machine": args.machine,
+                    "device": args.device,
+                    "env_steps_per_s": med["env_steps_per_s"],
+                    "act_ms_p50": med["act_ms_p50"],
+                    "act_ms_p95": med["act_ms_p95"],
+                    "seconds_per_update": med["seconds_per_update"],
+                    **derive(
+                        suite,
+                        agent,
+                        trainers[agent],
+                        med["env_steps_per_s"],
+                        med,
+                        med["seconds_per_update"],
+                        float(np.mean(lengths[agent])),
+                    ),
+                    "episode_length": float(np.mean(lengths[agent])),
+                    "rounds": args.rounds,
+                    "updates_timed": args.updates,
+                    "samples": samples[agent],
+                    "load_avg_1min": round(os.getloadavg()[0], 2),
+                    "torch": torch.__version__,
+                    "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                }
+            )
         for t in trainers.values():
             t.close()
     OUT.parent.mkdir(parents=True, exist_ok=True)

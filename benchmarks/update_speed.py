@@ -31,8 +31,9 @@ from wam.models.world_action_model import WorldActionModel
 OUT = Path(__file__).resolve().parent / "results" / "update_speed.jsonl"
 
 
-def seconds_per_update(size: str, starts: int, updates: int, profile: bool = False, device: str = "cpu",
-                       autocast: bool = True) -> float:
+def seconds_per_update(
+    size: str, starts: int, updates: int, profile: bool = False, device: str = "cpu", autocast: bool = True
+) -> float:
     """Mean wall-clock seconds of ``updates`` optimiser steps of a ``size`` model imagining from ``starts`` states
     (on CUDA with the forward pass in bfloat16 autocast unless ``autocast`` is False)."""
     spec = EnvSpec(obs_shapes={"state": [39]}, action_dim=4)
@@ -56,6 +57,7 @@ def seconds_per_update(size: str, starts: int, updates: int, profile: bool = Fal
     if profile:
         from torch.profiler import ProfilerActivity
         from torch.profiler import profile as torch_profile
+
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
             step()
         print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=15))
@@ -81,10 +83,18 @@ def main() -> None:
         for starts in args.starts:
             load_before = os.getloadavg()[0]
             seconds = seconds_per_update(size, starts, args.updates, args.profile, args.device, not args.no_autocast)
-            row = {"size": size, "imag_starts": starts, "seconds_per_update": round(seconds, 4), "updates": args.updates,
-                   "threads": 1, "device": args.device,
-                   "autocast": "bf16" if args.device.startswith("cuda") and not args.no_autocast else "off", "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-                   "torch": torch.__version__, "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            row = {
+                "size": size,
+                "imag_starts": starts,
+                "seconds_per_update": round(seconds, 4),
+                "updates": args.updates,
+                "threads": 1,
+                "device": args.device,
+                "autocast": "bf16" if args.device.startswith("cuda") and not args.no_autocast else "off",
+                "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+                "torch": torch.__version__,
+                "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            }
             with OUT.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row))

@@ -45,33 +45,103 @@ STUDIES: dict[str, Study] = {
         base=("--env", "toy/reach2d", "--obs", "state", "--steps", "4000", "--prefill", "500", "--eval-every", "1000"),
         milestones=(0, 1000, 2000, 3000, 4000),
         note="Standing still returns ≈ 10–14, a greedy policy ≈ 40. Variants recorded with `store` ran before "
-             "`--wam.actor-warmup` existed when their commit predates it (same thing as 0).",
+        "`--wam.actor-warmup` existed when their commit predates it (same thing as 0).",
         variants={
             "nowarmup_r64": ("--train-ratio", "64", "--wam.actor-warmup", "0"),
             "nowarmup_r64_pathwise": ("--train-ratio", "64", "--wam.actor-warmup", "0", "--wam.actor-grad", "pathwise"),
             "nowarmup_r128": ("--train-ratio", "128", "--wam.actor-warmup", "0"),
-            "nowarmup_r128_decoupled": ("--train-ratio", "128", "--wam.actor-warmup", "0", "--wam.coupling", "decoupled"),
+            "nowarmup_r128_decoupled": (
+                "--train-ratio",
+                "128",
+                "--wam.actor-warmup",
+                "0",
+                "--wam.coupling",
+                "decoupled",
+            ),
             "warmup500_r128": ("--train-ratio", "128", "--wam.actor-warmup", "500"),
-            "warmup500_r128_decoupled": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.coupling", "decoupled"),
+            "warmup500_r128_decoupled": (
+                "--train-ratio",
+                "128",
+                "--wam.actor-warmup",
+                "500",
+                "--wam.coupling",
+                "decoupled",
+            ),
             # The toy suite's WAM cell differs from warmup500_r128 only in these run flags, yet ended at 32.4 / 10%.
-            "warmup500_r128_cap4000": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--replay-capacity", "4000"),
+            "warmup500_r128_cap4000": (
+                "--train-ratio",
+                "128",
+                "--wam.actor-warmup",
+                "500",
+                "--replay-capacity",
+                "4000",
+            ),
             # 50-step episodes take 51 replay rows, so a 4000-row replay wraps at ≈3922 env steps; 4100 rows never wrap
             # in 4k steps. If wrapping is the whole difference, this reproduces warmup500_r128 exactly.
-            "warmup500_r128_cap4100": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--replay-capacity", "4100"),
-            "warmup500_r128_actorlr3e-5": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.actor-lr", "3e-5"),
-            "warmup500_r128_pathwise": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.actor-grad", "pathwise"),
-            "warmup500_r128_bounded": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.policy-dist", "bounded_normal"),
-            "warmup500_r128_h1": ("--train-ratio", "128", "--wam.actor-warmup", "500", "--wam.extra", "model_horizon", "1"),
+            "warmup500_r128_cap4100": (
+                "--train-ratio",
+                "128",
+                "--wam.actor-warmup",
+                "500",
+                "--replay-capacity",
+                "4100",
+            ),
+            "warmup500_r128_actorlr3e-5": (
+                "--train-ratio",
+                "128",
+                "--wam.actor-warmup",
+                "500",
+                "--wam.actor-lr",
+                "3e-5",
+            ),
+            "warmup500_r128_pathwise": (
+                "--train-ratio",
+                "128",
+                "--wam.actor-warmup",
+                "500",
+                "--wam.actor-grad",
+                "pathwise",
+            ),
+            "warmup500_r128_bounded": (
+                "--train-ratio",
+                "128",
+                "--wam.actor-warmup",
+                "500",
+                "--wam.policy-dist",
+                "bounded_normal",
+            ),
+            "warmup500_r128_h1": (
+                "--train-ratio",
+                "128",
+                "--wam.actor-warmup",
+                "500",
+                "--wam.extra",
+                "model_horizon",
+                "1",
+            ),
             # DreamerV3 at the paper's ratio: 2000 updates in 4k steps (its batch is 16 x 64 steps), the WAM runs' order.
             "dreamerv3_r512": ("--agent", "dreamerv3", "--train-ratio", "512", "--dreamerv3.warmup", "50"),
-        }),
+        },
+    ),
     "reach_v3": Study(
-        base=("--env", "metaworld/reach-v3", "--obs", "state", "--steps", "30000", "--prefill", "2500", "--eval-every", "5000",
-              "--threads", "1"),
+        base=(
+            "--env",
+            "metaworld/reach-v3",
+            "--obs",
+            "state",
+            "--steps",
+            "30000",
+            "--prefill",
+            "2500",
+            "--eval-every",
+            "5000",
+            "--threads",
+            "1",
+        ),
         milestones=(0, 5000, 10000, 15000, 20000, 25000, 30000),
         note="WAM defaults of the commit unless the flags say otherwise; 10 deterministic evaluation episodes, success "
-             "= any-step success. The SAC reference in the same harness reached 60% at 20k "
-             "(`benchmarks/results/quick-state/sac/`).",
+        "= any-step success. The SAC reference in the same harness reached 60% at 20k "
+        "(`benchmarks/results/quick-state/sac/`).",
         variants={
             "r16": ("--train-ratio", "16"),
             "r64": ("--train-ratio", "64"),
@@ -83,16 +153,38 @@ STUDIES: dict[str, Study] = {
             "r16_starts256": ("--train-ratio", "16", "--wam.imag-starts", "256"),
             # DreamerV3's bounded Normal policy: the entropy bonus no longer pulls the mean to 0 (docs/reach_diagnosis.md).
             "r16_bounded": ("--train-ratio", "16", "--wam.policy-dist", "bounded_normal"),
-            "r16_bounded_starts256": ("--train-ratio", "16", "--wam.policy-dist", "bounded_normal", "--wam.imag-starts", "256"),
-            "r16_bounded_pathwise": ("--train-ratio", "16", "--wam.policy-dist", "bounded_normal", "--wam.actor-grad", "pathwise"),
+            "r16_bounded_starts256": (
+                "--train-ratio",
+                "16",
+                "--wam.policy-dist",
+                "bounded_normal",
+                "--wam.imag-starts",
+                "256",
+            ),
+            "r16_bounded_pathwise": (
+                "--train-ratio",
+                "16",
+                "--wam.policy-dist",
+                "bounded_normal",
+                "--wam.actor-grad",
+                "pathwise",
+            ),
             # SAC-like update count: one update of 16 x 16 replayed steps per env step (~27.5k updates by 30k, 16x the
             # grid's), affordable on one CPU core only with the `tiny` model (0.24 s/update against 0.6-0.8 for `small`).
             "tiny_r256": ("--train-ratio", "256", "--wam.size", "tiny"),
             # Pathwise again after the coupled-mode gradient-routing fix of 2026-11-25 (the critic trained the policy
             # through imagined states; returns reached the encoder/trunk through the real prefix): the runs above
             # with `pathwise` in their name predate it.
-            "r16_bounded_pathwise_fixed": ("--train-ratio", "16", "--wam.policy-dist", "bounded_normal", "--wam.actor-grad", "pathwise"),
-        }),
+            "r16_bounded_pathwise_fixed": (
+                "--train-ratio",
+                "16",
+                "--wam.policy-dist",
+                "bounded_normal",
+                "--wam.actor-grad",
+                "pathwise",
+            ),
+        },
+    ),
 }
 
 
@@ -112,8 +204,18 @@ def store(study: str, variant: str, seed: int, run_dir: Path, code: str) -> Path
     meta = {"variant": variant, "seed": seed, "flags": list(STUDIES[study].variants[variant]), "commit": code}
     with target.open("w") as f:
         for row in rows:
-            f.write(json.dumps({**meta, "step": row["step"], "success": row["eval/success"], "return": row["eval/return"],
-                                "updates": row.get("updates")}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        **meta,
+                        "step": row["step"],
+                        "success": row["eval/success"],
+                        "return": row["eval/return"],
+                        "updates": row.get("updates"),
+                    }
+                )
+                + "\n"
+            )
     return target
 
 
@@ -124,17 +226,24 @@ def _k(step: int) -> str:
 def report(study: str) -> str:
     """Markdown table of every stored curve of ``study``, written to ``benchmarks/results/<study>.md``."""
     spec = STUDIES[study]
-    lines = [f"# {study}: variant runs", "",
-             f"Generated by `python benchmarks/variants.py {study} report` from `benchmarks/results/{study}/`. Each cell: "
-             f"eval return / success. {spec.note} Common flags: `{' '.join(spec.base)}`; – = not reached (run stopped).", "",
-             "| variant | seed | code | flags | " + " | ".join(_k(m) for m in spec.milestones) + " | updates |",
-             "|---|---|---|---|" + "---|" * len(spec.milestones) + "---|"]
+    lines = [
+        f"# {study}: variant runs",
+        "",
+        f"Generated by `python benchmarks/variants.py {study} report` from `benchmarks/results/{study}/`. Each cell: "
+        f"eval return / success. {spec.note} Common flags: `{' '.join(spec.base)}`; – = not reached (run stopped).",
+        "",
+        "| variant | seed | code | flags | " + " | ".join(_k(m) for m in spec.milestones) + " | updates |",
+        "|---|---|---|---|" + "---|" * len(spec.milestones) + "---|",
+    ]
     for path in sorted((RESULTS_ROOT / study).glob("*.jsonl")):
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         cells = {r["step"]: f"{r['return']:.1f} / {r['success']:.0%}" for r in rows}
         first = rows[0]
-        lines.append(f"| {first['variant']} | {first['seed']} | {first['commit']} | `{' '.join(first['flags'])}` | "
-                     + " | ".join(cells.get(m, "–") for m in spec.milestones) + f" | {int(rows[-1]['updates'] or 0)} |")
+        lines.append(
+            f"| {first['variant']} | {first['seed']} | {first['commit']} | `{' '.join(first['flags'])}` | "
+            + " | ".join(cells.get(m, "–") for m in spec.milestones)
+            + f" | {int(rows[-1]['updates'] or 0)} |"
+        )
     table = RESULTS_ROOT / f"{study}.md"
     table.write_text("\n".join(lines) + "\n")
     return table.read_text()
@@ -168,8 +277,17 @@ def main(argv: list[str] | None = None, study: str | None = None) -> None:
         else:
             if run_dir.exists():
                 shutil.rmtree(run_dir)
-            cmd = ["wam", "train", *STUDIES[study].base, *variants[args.variant], "--seed", str(args.seed), "--out",
-                   str(run_dir), "--no-progress"]
+            cmd = [
+                "wam",
+                "train",
+                *STUDIES[study].base,
+                *variants[args.variant],
+                "--seed",
+                str(args.seed),
+                "--out",
+                str(run_dir),
+                "--no-progress",
+            ]
         code = commit()
         try:
             failed = run_to_end(cmd)

@@ -52,16 +52,27 @@ def seed_from_suite(suite: str, agent: str, task: str, seed: int, out: Path) -> 
     False (with a message) when that run is not finished."""
     source = Path("runs/bench") / suite / agent / f"metaworld-{task}" / f"seed{seed}"
     if not (source / "final").is_dir():
-        print(f"skip {agent} {task} seed {seed}: --from-suite {suite} needs {source} finished; run `wam bench {suite} "
-              f"--agents {agent} --tasks metaworld-{task} --seeds {seed + 1}` first, or drop --from-suite", flush=True)
+        print(
+            f"skip {agent} {task} seed {seed}: --from-suite {suite} needs {source} finished; run `wam bench {suite} "
+            f"--agents {agent} --tasks metaworld-{task} --seeds {seed + 1}` first, or drop --from-suite",
+            flush=True,
+        )
         return False
     shutil.copytree(source, out, ignore=shutil.ignore_patterns("*.lock", "tb"))
     (out / "SEEDED_FROM").write_text(f"{source}\n")
     return True
 
 
-def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, extra: list[str], obs: list[str],
-            from_suite: str | None = None) -> None:
+def run_one(
+    agent: str,
+    task: str,
+    seed: int,
+    steps: int,
+    train_ratio: float,
+    extra: list[str],
+    obs: list[str],
+    from_suite: str | None = None,
+) -> None:
     """Train (or resume, or extend) one run and copy its evaluation curve into the results folder.
 
     Runs with observations other than ``state`` are labelled ``<agent>-<obs keys joined by +>``.
@@ -86,8 +97,23 @@ def run_one(agent: str, task: str, seed: int, steps: int, train_ratio: float, ex
         if json.loads((out / "config.json").read_text())["train"]["steps"] < steps:
             cmd += ["--extend-to", str(steps)]
     else:
-        cmd += [*AGENT_FLAGS[agent], "--env", f"metaworld/{task}", "--obs", *obs, "--steps", str(steps), "--seed", str(seed),
-                "--train-ratio", str(train_ratio), "--out", str(out), "--no-progress", *extra]
+        cmd += [
+            *AGENT_FLAGS[agent],
+            "--env",
+            f"metaworld/{task}",
+            "--obs",
+            *obs,
+            "--steps",
+            str(steps),
+            "--seed",
+            str(seed),
+            "--train-ratio",
+            str(train_ratio),
+            "--out",
+            str(out),
+            "--no-progress",
+            *extra,
+        ]
     print(" ".join(cmd), flush=True)
     RUNS.mkdir(parents=True, exist_ok=True)
     proc = start_run(cmd)
@@ -165,10 +191,18 @@ def seeded_note(records: list[dict]) -> list[str]:
         groups.setdefault((folder, record["replay_capacity"]), []).append(f"`{record['name']}`")
     if not groups:
         return []
-    parts = [f"from `{folder}` ({', '.join(names)}), replay capacity {capacity:,} rows, so the oldest rows are dropped "
-             f"from ≈{capacity * 500 // 501:,} env steps on" for (folder, capacity), names in sorted(groups.items())]
-    return ["", "Runs continued from a finished `wam bench` run of the same agent, task and seed (`--from-suite`; up to "
-            "that run's budget the curve is that run's; a 500-step episode takes 501 replay rows): " + "; ".join(parts) + "."]
+    parts = [
+        f"from `{folder}` ({', '.join(names)}), replay capacity {capacity:,} rows, so the oldest rows are dropped "
+        f"from ≈{capacity * 500 // 501:,} env steps on"
+        for (folder, capacity), names in sorted(groups.items())
+    ]
+    return [
+        "",
+        "Runs continued from a finished `wam bench` run of the same agent, task and seed (`--from-suite`; up to "
+        "that run's budget the curve is that run's; a 500-step episode takes 501 replay rows): "
+        + "; ".join(parts)
+        + ".",
+    ]
 
 
 def summarize() -> None:
@@ -179,27 +213,40 @@ def summarize() -> None:
     import matplotlib.pyplot as plt
 
     curves = load_curves()
-    lines = ["# WAM on MetaWorld", "", "Agents without a suffix observe `state`; `-proprio+rgb+depth` runs see no privileged state. "
-             "Success rate (deterministic policy, 10 episodes, any-step success) at "
-             "each env-step milestone: mean over seeds (n = seeds that reached it). Produced by `benchmarks/wam_state.py`.", "",
-             "| agent | task | " + " | ".join(f"{m // 1000}k" for m in MILESTONES)
-             + " | env steps/s | updates/s | wall-clock s | peak MiB | act() ms p50 / p95 |",
-             "|---|---|" + "---|" * (len(MILESTONES) + 5)]
+    lines = [
+        "# WAM on MetaWorld",
+        "",
+        "Agents without a suffix observe `state`; `-proprio+rgb+depth` runs see no privileged state. "
+        "Success rate (deterministic policy, 10 episodes, any-step success) at "
+        "each env-step milestone: mean over seeds (n = seeds that reached it). Produced by `benchmarks/wam_state.py`.",
+        "",
+        "| agent | task | "
+        + " | ".join(f"{m // 1000}k" for m in MILESTONES)
+        + " | env steps/s | updates/s | wall-clock s | peak MiB | act() ms p50 / p95 |",
+        "|---|---|" + "---|" * (len(MILESTONES) + 5),
+    ]
     for (agent, task), runs in sorted(curves.items()):
         cells = []
         for m in MILESTONES:
             vals = [v for v in (milestone_value(c, m, EVAL_EVERY) for c in runs) if v is not None]
             cells.append(f"{np.mean(vals):.0%} (n={len(vals)})" if vals else "–")
         thr = [json.loads(p.read_text()) for p in RESULTS.glob(f"{agent}_{task}_s*.throughput.json")]
+
         def mean_of(key: str, fmt: str) -> str:
             values = [t[key] for t in thr if t.get(key) is not None]
             return format(float(np.mean(values)), fmt) if values else "–"
 
-        lines.append(f"| {agent} | {task} | " + " | ".join(cells) + f" | {mean_of('charts/env_steps_per_s', '.1f')} | "
-                     f"{mean_of('charts/updates_per_s', '.2f')} | {mean_of('wall_clock_s', '.0f')} | {mean_of('charts/peak_memory_mb', '.0f')} | "
-                     f"{mean_of('act_ms_p50', '.1f')} / {mean_of('act_ms_p95', '.1f')} |")
-    lines += seeded_note([json.loads(path.read_text()) | {"name": path.name.removesuffix(".throughput.json")}
-                          for path in sorted(RESULTS.glob("*.throughput.json"))])
+        lines.append(
+            f"| {agent} | {task} | " + " | ".join(cells) + f" | {mean_of('charts/env_steps_per_s', '.1f')} | "
+            f"{mean_of('charts/updates_per_s', '.2f')} | {mean_of('wall_clock_s', '.0f')} | {mean_of('charts/peak_memory_mb', '.0f')} | "
+            f"{mean_of('act_ms_p50', '.1f')} / {mean_of('act_ms_p95', '.1f')} |"
+        )
+    lines += seeded_note(
+        [
+            json.loads(path.read_text()) | {"name": path.name.removesuffix(".throughput.json")}
+            for path in sorted(RESULTS.glob("*.throughput.json"))
+        ]
+    )
     (ROOT / "results" / "wam_state.md").write_text("\n".join(lines) + "\n")
     tasks = sorted({t for _, t in curves})
     if not tasks:
@@ -210,7 +257,12 @@ def summarize() -> None:
             if t != task:
                 continue
             for i, c in enumerate(runs):
-                ax.plot([r["env_steps"] for r in c], [r["eval/success"] for r in c], alpha=0.8, label=agent if i == 0 else None)
+                ax.plot(
+                    [r["env_steps"] for r in c],
+                    [r["eval/success"] for r in c],
+                    alpha=0.8,
+                    label=agent if i == 0 else None,
+                )
         ax.set_title(task)
         ax.set_xlabel("env steps")
         ax.set_ylabel("success rate")
@@ -243,8 +295,10 @@ def main() -> None:
                         summarize()
         except KeyboardInterrupt:
             summarize()
-            raise SystemExit("wam_state: interrupted; the run in progress wrote a checkpoint and resumes when you run "
-                             "the same command again") from None
+            raise SystemExit(
+                "wam_state: interrupted; the run in progress wrote a checkpoint and resumes when you run "
+                "the same command again"
+            ) from None
     summarize()
 
 

@@ -52,9 +52,12 @@ def main() -> int:
     print(f"{len(found)} git-tracked file(s) larger than {LIMIT:,} bytes:", file=sys.stderr)
     for name, size in found:
         print(f"  {name} ({size / 1e6:.1f} MB)", file=sys.stderr)
-    print("Keep run state (checkpoints, replays, packed runs, logs) out of git: it belongs in runs/ on the machine "
-          "that trains it (git rm --cached the file and ignore it in .gitignore). If a file is a deliberate "
-          f"artifact, add its path to ALLOWED in {Path(__file__).relative_to(root)}.", file=sys.stderr)
+    print(
+        "Keep run state (checkpoints, replays, packed runs, logs) out of git: it belongs in runs/ on the machine "
+        "that trains it (git rm --cached the file and ignore it in .gitignore). If a file is a deliberate "
+        f"artifact, add its path to ALLOWED in {Path(__file__).relative_to(root)}.",
+        file=sys.stderr,
+    )
     return 1
 
 

@@ -25,7 +25,9 @@ TINY = {
 @pytest.fixture(params=sorted(AGENTS))
 def agent_and_envs(request):
     torch.manual_seed(0)
-    envs = make_vector(EnvConfig(name="toy/reach2d", obs=("state",), max_episode_steps=5), num_envs=2, asynchronous=False)
+    envs = make_vector(
+        EnvConfig(name="toy/reach2d", obs=("state",), max_episode_steps=5), num_envs=2, asynchronous=False
+    )
     spec = EnvSpec.from_spaces(envs.single_observation_space, envs.single_action_space)
     config_cls, agent_cls = get_agent(request.param)
     yield agent_cls(config_cls(**TINY[request.param]), spec), envs

@@ -12,12 +12,33 @@ import numpy as np
 import pytest
 from rliable import metrics as rl_metrics
 
-from wam.bench.aggregate import (MIN_SEEDS, RETURN, improvement_batched, iqm, iqm_batched, load_results, probability_of_improvement,
-                                 seed_counts, steps_estimate, steps_ratio, stratified_bootstrap, success_estimate)
+from wam.bench.aggregate import (
+    MIN_SEEDS,
+    RETURN,
+    improvement_batched,
+    iqm,
+    iqm_batched,
+    load_results,
+    probability_of_improvement,
+    seed_counts,
+    steps_estimate,
+    steps_ratio,
+    stratified_bootstrap,
+    success_estimate,
+)
 from wam.bench.claims import judge_claims
 from wam.bench.report import write_report
-from wam.bench.runner import (BenchPaths, BenchRunner, expand_grid, logged_step, progress_text, read_curve, run_status,
-                              sync_curve, train_command)
+from wam.bench.runner import (
+    BenchPaths,
+    BenchRunner,
+    expand_grid,
+    logged_step,
+    progress_text,
+    read_curve,
+    run_status,
+    sync_curve,
+    train_command,
+)
 from wam.bench.suite import SuiteError, load_suite, parse_suite
 
 SUITES = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"
@@ -26,15 +47,33 @@ SUITES = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"
 def synthetic_suite(**overrides) -> dict:
     """A small suite table: 2 tasks, 3 agents, milestones 0/10k/20k/30k/40k, both kinds of claim."""
     data = {
-        "name": "synth", "budget": 40_000, "eval_every": 10_000, "eval_episodes": 10, "train_ratio": 16, "seeds": 3,
+        "name": "synth",
+        "budget": 40_000,
+        "eval_every": 10_000,
+        "eval_episodes": 10,
+        "train_ratio": 16,
+        "seeds": 3,
         "thresholds": [0.5],
-        "agents": {"wam": ["--agent", "wam"], "wam-decoupled": ["--agent", "wam", "--coupling", "decoupled"],
-                   "dreamerv3": ["--agent", "dreamerv3"]},
-        "tasks": [{"env": "metaworld/reach-v3", "obs": ["state"]},
-                  {"env": "panda/stack", "obs": ["state"], "flags": ["--reward-type", "dense"]}],
-        "claims": [{"kind": "success", "text": "+23% on stacking", "agent": "wam", "baseline": "dreamerv3",
-                    "task": "panda-stack", "claimed": 0.23},
-                   {"kind": "steps", "text": "15% fewer steps", "agent": "wam", "baseline": "dreamerv3", "claimed": 0.85}],
+        "agents": {
+            "wam": ["--agent", "wam"],
+            "wam-decoupled": ["--agent", "wam", "--coupling", "decoupled"],
+            "dreamerv3": ["--agent", "dreamerv3"],
+        },
+        "tasks": [
+            {"env": "metaworld/reach-v3", "obs": ["state"]},
+            {"env": "panda/stack", "obs": ["state"], "flags": ["--reward-type", "dense"]},
+        ],
+        "claims": [
+            {
+                "kind": "success",
+                "text": "+23% on stacking",
+                "agent": "wam",
+                "baseline": "dreamerv3",
+                "task": "panda-stack",
+                "claimed": 0.23,
+            },
+            {"kind": "steps", "text": "15% fewer steps", "agent": "wam", "baseline": "dreamerv3", "claimed": 0.85},
+        ],
     }
     data.update(overrides)
     return data
@@ -44,8 +83,10 @@ def write_curve(root: Path, suite, agent: str, task: str, seed: int, success: li
     """An evaluation curve with ``success[i]`` at milestone ``i`` (shorter lists = a run still in progress)."""
     path = root / suite.name / agent / task / f"seed{seed}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{"env_steps": m, "eval/success": s, "eval/return": 100 * s, "wall_time": m / 30.0, "updates": m}
-            for m, s in zip(suite.milestones, success)]
+    rows = [
+        {"env_steps": m, "eval/success": s, "eval/return": 100 * s, "wall_time": m / 30.0, "updates": m}
+        for m, s in zip(suite.milestones, success)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
@@ -54,7 +95,13 @@ def write_curve(root: Path, suite, agent: str, task: str, seed: int, success: li
 
 def test_shipped_suites_parse():
     quick = load_suite("quick-state", SUITES)
-    assert (quick.budget, quick.train_ratio, quick.eval_every, quick.eval_episodes, quick.seeds) == (50_000, 16.0, 10_000, 10, 3)
+    assert (quick.budget, quick.train_ratio, quick.eval_every, quick.eval_episodes, quick.seeds) == (
+        50_000,
+        16.0,
+        10_000,
+        10,
+        3,
+    )
     assert list(quick.agents) == ["wam", "wam-decoupled", "dreamerv3", "sac"]
     assert quick.references == {"sac": 512.0} and not quick.runs_on("sac", "miniworld-OneRoom")
     assert quick.agents["wam-decoupled"] == ("--agent", "wam", "--coupling", "decoupled")
@@ -67,29 +114,43 @@ def test_shipped_suites_parse():
     assert load_suite(str(SUITES / "debug.toml")).budget == 60
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d.pop("budget"), "missing required key 'budget'"),
-    (lambda d: d.update(budgte=5), "did you mean 'budget'"),
-    (lambda d: d.update(eval_every=50_000), "larger than budget"),
-    (lambda d: d.update(seeds=0), "seeds=0 must be an integer >= 1"),
-    (lambda d: d.update(thresholds=[1.5]), "thresholds"),
-    (lambda d: d["agents"].update(wam=["--agent", "wam", "--steps", "10"]), "matched protocol"),
-    (lambda d: d["tasks"].append({"env": "metaworld/reach-v3", "obs": ["state"], "flags": ["--train-ratio=4"]}), "matched protocol"),
-    (lambda d: d["tasks"].append({"env": "reach-v3"}), "must look like '<suite>/<task>'"),
-    (lambda d: d["tasks"].append({"env": "metawrld/reach-v3"}), "did you mean 'metaworld'"),
-    (lambda d: d["tasks"].append({"env": "miniworld/OneRoom", "obs": ["state"]}), "cannot emit"),
-    (lambda d: d["tasks"].append({"env": "metaworld/reach-v3", "obs": ["state"]}), "appear twice"),
-    (lambda d: d["tasks"][0].update(obsv=["state"]), "did you mean 'obs'"),
-    (lambda d: d["claims"][0].update(baseline="dreamer"), "not an agent of this suite"),
-    (lambda d: d["claims"][0].update(task="panda-stak"), "did you mean 'panda-stack'"),
-    (lambda d: d["claims"][1].update(kind="speed"), "kind='speed'"),
-    (lambda d: d.update(references={"sac": {"flags": ["--agent", "sac"]}}), "missing required key 'train_ratio'"),
-    (lambda d: d.update(references={"sac": {"train_ratio": 4, "tasks": ["panda-stak"]}}), "did you mean 'panda-stack'"),
-    (lambda d: d.update(references={"wam": {"flags": [], "train_ratio": 4}}), "differ from every agent label"),
-    (lambda d: d.update(references={"sac": {"flags": ["--steps", "5"], "train_ratio": 4}}), "matched protocol"),
-    (lambda d: (d.update(references={"sac": {"flags": ["--agent", "sac"], "train_ratio": 512}}),
-                d["claims"][0].update(baseline="sac")), "not an agent of this suite"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.pop("budget"), "missing required key 'budget'"),
+        (lambda d: d.update(budgte=5), "did you mean 'budget'"),
+        (lambda d: d.update(eval_every=50_000), "larger than budget"),
+        (lambda d: d.update(seeds=0), "seeds=0 must be an integer >= 1"),
+        (lambda d: d.update(thresholds=[1.5]), "thresholds"),
+        (lambda d: d["agents"].update(wam=["--agent", "wam", "--steps", "10"]), "matched protocol"),
+        (
+            lambda d: d["tasks"].append({"env": "metaworld/reach-v3", "obs": ["state"], "flags": ["--train-ratio=4"]}),
+            "matched protocol",
+        ),
+        (lambda d: d["tasks"].append({"env": "reach-v3"}), "must look like '<suite>/<task>'"),
+        (lambda d: d["tasks"].append({"env": "metawrld/reach-v3"}), "did you mean 'metaworld'"),
+        (lambda d: d["tasks"].append({"env": "miniworld/OneRoom", "obs": ["state"]}), "cannot emit"),
+        (lambda d: d["tasks"].append({"env": "metaworld/reach-v3", "obs": ["state"]}), "appear twice"),
+        (lambda d: d["tasks"][0].update(obsv=["state"]), "did you mean 'obs'"),
+        (lambda d: d["claims"][0].update(baseline="dreamer"), "not an agent of this suite"),
+        (lambda d: d["claims"][0].update(task="panda-stak"), "did you mean 'panda-stack'"),
+        (lambda d: d["claims"][1].update(kind="speed"), "kind='speed'"),
+        (lambda d: d.update(references={"sac": {"flags": ["--agent", "sac"]}}), "missing required key 'train_ratio'"),
+        (
+            lambda d: d.update(references={"sac": {"train_ratio": 4, "tasks": ["panda-stak"]}}),
+            "did you mean 'panda-stack'",
+        ),
+        (lambda d: d.update(references={"wam": {"flags": [], "train_ratio": 4}}), "differ from every agent label"),
+        (lambda d: d.update(references={"sac": {"flags": ["--steps", "5"], "train_ratio": 4}}), "matched protocol"),
+        (
+            lambda d: (
+                d.update(references={"sac": {"flags": ["--agent", "sac"], "train_ratio": 512}}),
+                d["claims"][0].update(baseline="sac"),
+            ),
+            "not an agent of this suite",
+        ),
+    ],
+)
 def test_suite_validation_errors(change, message):
     data = synthetic_suite()
     change(data)
@@ -99,8 +160,11 @@ def test_suite_validation_errors(change, message):
 
 
 def test_reference_agents_keep_their_own_train_ratio(tmp_path: Path):
-    suite = parse_suite(synthetic_suite(references={"sac": {"flags": ["--agent", "sac"], "train_ratio": 512,
-                                                            "tasks": ["metaworld-reach-v3"]}}))
+    suite = parse_suite(
+        synthetic_suite(
+            references={"sac": {"flags": ["--agent", "sac"], "train_ratio": 512, "tasks": ["metaworld-reach-v3"]}}
+        )
+    )
     assert list(suite.agents)[-1] == "sac" and suite.train_ratio_of("sac") == 512 and suite.train_ratio_of("wam") == 16
     assert [r.task.name for r in expand_grid(suite, seeds=1, agents=("sac",))] == ["metaworld-reach-v3"]
     paths = BenchPaths(tmp_path / "runs", tmp_path / "results")
@@ -137,8 +201,19 @@ def test_grid_expansion_and_commands(tmp_path: Path):
     run_dir = paths.run_dir(suite, run)
     cmd = train_command(suite, run, run_dir)
     joined = " ".join(cmd)
-    for flag in ("--agent dreamerv3", "--env panda/stack", "--obs state", "--reward-type dense", "--steps 50000",
-                 "--seed 1", "--train-ratio 16.0", "--eval-every 10000", "--eval-episodes 10", "--threads 1", "--no-progress"):
+    for flag in (
+        "--agent dreamerv3",
+        "--env panda/stack",
+        "--obs state",
+        "--reward-type dense",
+        "--steps 50000",
+        "--seed 1",
+        "--train-ratio 16.0",
+        "--eval-every 10000",
+        "--eval-episodes 10",
+        "--threads 1",
+        "--no-progress",
+    ):
         assert flag in joined, flag
     assert run_status(suite, run, paths) == "new"
     (run_dir / "checkpoint").mkdir(parents=True)
@@ -146,8 +221,21 @@ def test_grid_expansion_and_commands(tmp_path: Path):
     assert run_status(suite, run, paths) == "resume"
     assert train_command(suite, run, run_dir)[-2:] == ["--resume", str(run_dir)]
     # A run started under another protocol (the suite file changed since) is not resumed.
-    (run_dir / "config.json").write_text(json.dumps({"train": {"steps": 40_000, "seed": 1, "train_ratio": 16.0, "eval_every": 10_000,
-                                                               "eval_episodes": 10, "env": "panda/stack", "obs": ["state"]}}))
+    (run_dir / "config.json").write_text(
+        json.dumps(
+            {
+                "train": {
+                    "steps": 40_000,
+                    "seed": 1,
+                    "train_ratio": 16.0,
+                    "eval_every": 10_000,
+                    "eval_episodes": 10,
+                    "env": "panda/stack",
+                    "obs": ["state"],
+                }
+            }
+        )
+    )
     with pytest.raises(SuiteError, match="steps: run 40000 vs suite 50000"):
         BenchRunner(suite, paths).execute(run)
     # A run trained by another live process is left alone; a stale lock is ignored.
@@ -160,9 +248,15 @@ def test_grid_expansion_and_commands(tmp_path: Path):
 def test_curves_are_deduplicated_and_synced(tmp_path: Path):
     run_dir, target = tmp_path / "run", tmp_path / "results" / "seed0.jsonl"
     run_dir.mkdir()
-    rows = [{"env_steps": 0, "eval/success": 0.0}, {"env_steps": 10, "eval/success": 0.1},
-            {"env_steps": 10, "eval/success": 0.3}, {"env_steps": 20, "eval/success": 0.5}]  # resumed: 10 evaluated twice
-    (run_dir / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"env_ste')  # truncated last line
+    rows = [
+        {"env_steps": 0, "eval/success": 0.0},
+        {"env_steps": 10, "eval/success": 0.1},
+        {"env_steps": 10, "eval/success": 0.3},
+        {"env_steps": 20, "eval/success": 0.5},
+    ]  # resumed: 10 evaluated twice
+    (run_dir / "eval.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows) + '{"env_ste'
+    )  # truncated last line
     synced = sync_curve(run_dir, target)
     assert [r["env_steps"] for r in synced] == [0, 10, 20] and synced[1]["eval/success"] == 0.3
     assert read_curve(target) == synced
@@ -181,7 +275,9 @@ def test_batched_statistics_match_rliable():
     # An unfinished suite: task 1 has 2 runs of x (NaN below); the statistics use the runs that exist.
     ragged = x.copy()
     ragged[2:, 1] = np.nan
-    assert iqm_batched(ragged[None])[0] == pytest.approx(iqm(np.concatenate([x[:, [0, 2, 3]].ravel(), x[:2, 1]])[:, None]))
+    assert iqm_batched(ragged[None])[0] == pytest.approx(
+        iqm(np.concatenate([x[:, [0, 2, 3]].ravel(), x[:2, 1]])[:, None])
+    )
     per_task = [rl_metrics.probability_of_improvement(x[:, [k]], y[:, [k]]) for k in (0, 2, 3)]
     per_task.insert(1, rl_metrics.probability_of_improvement(x[:2, [1]], y[:, [1]]))
     assert improvement_batched(ragged[None], y[None])[0] == pytest.approx(np.mean(per_task))
@@ -223,15 +319,18 @@ def test_steps_to_threshold_and_ratio(tmp_path: Path):
     assert poi.point == pytest.approx(1.0) and shared == tasks
 
 
-@pytest.mark.parametrize("wam_final, dreamer_final, seeds, verdict", [
-    ([0.9, 0.95, 1.0], [0.3, 0.35, 0.4], 3, "supported"),
-    ([0.45, 0.5, 0.55], [0.3, 0.35, 0.4], 3, "not supported"),  # better, but by 15 points; the CI excludes +23
-    ([0.1, 0.15, 0.2], [0.3, 0.35, 0.4], 3, "not supported"),
-    ([0.1, 0.9, 0.5], [0.3, 0.35, 0.4], 3, "inconclusive"),  # the difference's CI contains +23 and 0
-    ([0.5, 0.55, 0.6], [0.3, 0.35, 0.4], 3, "inconclusive"),  # +20 points: the CI contains +23 and less
-    ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], 3, "not supported"),  # both fail: a difference of 0 [0, 0] excludes +23
-    ([0.9, 1.0], [0.3, 0.4], 2, "inconclusive"),  # too few seeds
-])
+@pytest.mark.parametrize(
+    "wam_final, dreamer_final, seeds, verdict",
+    [
+        ([0.9, 0.95, 1.0], [0.3, 0.35, 0.4], 3, "supported"),
+        ([0.45, 0.5, 0.55], [0.3, 0.35, 0.4], 3, "not supported"),  # better, but by 15 points; the CI excludes +23
+        ([0.1, 0.15, 0.2], [0.3, 0.35, 0.4], 3, "not supported"),
+        ([0.1, 0.9, 0.5], [0.3, 0.35, 0.4], 3, "inconclusive"),  # the difference's CI contains +23 and 0
+        ([0.5, 0.55, 0.6], [0.3, 0.35, 0.4], 3, "inconclusive"),  # +20 points: the CI contains +23 and less
+        ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], 3, "not supported"),  # both fail: a difference of 0 [0, 0] excludes +23
+        ([0.9, 1.0], [0.3, 0.4], 2, "inconclusive"),  # too few seeds
+    ],
+)
 def test_success_claim_verdicts(tmp_path: Path, wam_final, dreamer_final, seeds, verdict):
     suite = parse_suite(synthetic_suite())
     for seed in range(seeds):
@@ -295,13 +394,29 @@ def test_report_from_synthetic_results(tmp_path: Path):
                 curve = np.clip(speed * np.linspace(0, 1, 5) + rng.normal(0, 0.05, 5), 0, 1).round(2).tolist()
                 write_curve(tmp_path / "results", suite, agent, task, seed, curve)
                 throughput = tmp_path / "results" / suite.name / agent / task / f"seed{seed}.throughput.json"
-                throughput.write_text(json.dumps({"env_steps_per_s": 30.0, "updates_per_s": 2.0,
-                                                  "wall_clock_per_100k_s": 3333.0, "peak_memory_mb": 700.0,
-                                                  "act_ms_p50": 4.0, "act_ms_p95": 6.0}))
+                throughput.write_text(
+                    json.dumps(
+                        {
+                            "env_steps_per_s": 30.0,
+                            "updates_per_s": 2.0,
+                            "wall_clock_per_100k_s": 3333.0,
+                            "peak_memory_mb": 700.0,
+                            "act_ms_p50": 4.0,
+                            "act_ms_p95": 6.0,
+                        }
+                    )
+                )
     out = write_report([suite], tmp_path / "results", tmp_path / "RESULTS.md", reps=200)
     text = out.read_text()
-    for heading in ("## Claims", "### Completeness", "### Success", "### Episode return", "### Probability of improvement",
-                    "### Environment steps to reach a success threshold", "### Throughput"):
+    for heading in (
+        "## Claims",
+        "### Completeness",
+        "### Success",
+        "### Episode return",
+        "### Probability of improvement",
+        "### Environment steps to reach a success threshold",
+        "### Throughput",
+    ):
         assert heading in text, heading
     assert "**+23% on stacking** (suite `synth`): **" in text and "**15% fewer steps** (suite `synth`): **" in text
     assert "| wam-decoupled | 3/3 ✓ | 1/3 |" in text  # completeness, with the thin cell
@@ -316,14 +431,36 @@ def test_report_from_synthetic_results(tmp_path: Path):
 
 @pytest.mark.slow
 def test_bench_runs_debug_suite_then_skips_it(tmp_path: Path):
-    args = [sys.executable, "-m", "wam.cli.main", "bench", str(SUITES / "debug.toml"), "--agents", "wam",
-            "--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"), "--report", str(tmp_path / "RESULTS.md"),
-            "--jobs", "1", "--latency-steps", "5", "--bootstrap-reps", "100", "--sync-every", "1"]
+    args = [
+        sys.executable,
+        "-m",
+        "wam.cli.main",
+        "bench",
+        str(SUITES / "debug.toml"),
+        "--agents",
+        "wam",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--report",
+        str(tmp_path / "RESULTS.md"),
+        "--jobs",
+        "1",
+        "--latency-steps",
+        "5",
+        "--bootstrap-reps",
+        "100",
+        "--sync-every",
+        "1",
+    ]
     first = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     curve = read_curve(tmp_path / "results" / "debug" / "wam" / "metaworld-reach-v3" / "seed0.jsonl")
     assert [r["env_steps"] for r in curve] == [0, 30, 60]
-    record = json.loads((tmp_path / "results" / "debug" / "wam" / "metaworld-reach-v3" / "seed0.throughput.json").read_text())
+    record = json.loads(
+        (tmp_path / "results" / "debug" / "wam" / "metaworld-reach-v3" / "seed0.throughput.json").read_text()
+    )
     assert record["env_steps_per_s"] > 0 and "act_ms_p50" in record
     assert "## Claims" in (tmp_path / "RESULTS.md").read_text()
 
@@ -394,6 +531,8 @@ def test_progress_line_names_each_training_run_and_its_logged_step(tmp_path: Pat
     run.mkdir()
     (run / "metrics.jsonl").write_text('{"step": 1000}\n{"step": 12000}\n{"step": 13')  # a torn last line
     assert logged_step(run) == 12000
-    assert progress_text({"wam/reach/seed0": 12000, "dreamerv3/reach/seed1": None}, 50_000) == \
-        "wam/reach/seed0 12k/50k, dreamerv3/reach/seed1 –/50k"
+    assert (
+        progress_text({"wam/reach/seed0": 12000, "dreamerv3/reach/seed1": None}, 50_000)
+        == "wam/reach/seed0 12k/50k, dreamerv3/reach/seed1 –/50k"
+    )
     assert progress_text({"wam/toy/seed0": 300}, 4000) == "wam/toy/seed0 300/4000"

@@ -47,8 +47,16 @@ def test_two_bench_calls_never_train_the_same_run(tmp_path: Path):
 def test_stop_lets_runs_checkpoint_then_kills_the_rest(on_sigterm: str, grace_s: float, returncode: int):
     """stop() sends SIGTERM (a run then checkpoints and exits); one still alive after the grace period is killed."""
     handler = "lambda *_: " + on_sigterm if on_sigterm != "None" else "signal.SIG_IGN"
-    child = subprocess.Popen([sys.executable, "-c", f"import signal, sys, time; signal.signal(signal.SIGTERM, {handler}); "
-                              "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import signal, sys, time; signal.signal(signal.SIGTERM, {handler}); "
+            "print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout.readline().strip() == "ready"
     runner = BenchRunner(load_suite("debug", SUITES))
     runner._children["child"] = child
@@ -73,11 +81,15 @@ def test_a_signal_to_the_whole_process_group_stops_a_run_once(tmp_path: Path):
     """`timeout` and a terminal's Ctrl-C signal the whole group; the run must get one SIGTERM (from its parent) and
     finish its checkpoint, not a second one that kills it halfway."""
     log = tmp_path / "child.log"
-    parent_src = ("import signal, sys\nfrom wam.bench.process import raise_interrupt, run_to_end\n"
-                  "signal.signal(signal.SIGTERM, raise_interrupt)\n"
-                  f"try:\n    run_to_end([sys.executable, '-c', {_CHECKPOINTING_CHILD!r}, {str(log)!r}])\n"
-                  "except KeyboardInterrupt:\n    sys.exit(7)\n")
-    parent = subprocess.Popen([sys.executable, "-c", parent_src], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    parent_src = (
+        "import signal, sys\nfrom wam.bench.process import raise_interrupt, run_to_end\n"
+        "signal.signal(signal.SIGTERM, raise_interrupt)\n"
+        f"try:\n    run_to_end([sys.executable, '-c', {_CHECKPOINTING_CHILD!r}, {str(log)!r}])\n"
+        "except KeyboardInterrupt:\n    sys.exit(7)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_src], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     assert parent.stdout.readline().strip() == "ready"
     os.killpg(parent.pid, signal.SIGTERM)  # what `timeout -s TERM` does
     assert parent.wait(timeout=30) == 7

@@ -49,8 +49,10 @@ def test_dmc_variant_adds_its_flags_to_the_size_preset(dv3_dmc, tmp_path):
     assert plain[plain.index("--dreamerv3.units") + 1] == "64"  # the size1m preset
 
 
-@pytest.mark.parametrize("variant, changes", [("noactnorm", {"action_norm": False}),
-                                              ("noactnorm-backprop", {"action_norm": False, "actor_grad": "backprop"})])
+@pytest.mark.parametrize(
+    "variant, changes",
+    [("noactnorm", {"action_norm": False}), ("noactnorm-backprop", {"action_norm": False, "actor_grad": "backprop"})],
+)
 def test_dmc_variant_flags_reach_the_dreamerv3_config(dv3_dmc, tmp_path, variant, changes):
     import tyro
 
@@ -95,7 +97,9 @@ def test_dmc_closeness_follows_the_fixed_rule(dv3_dmc):
     steps = np.array([10_000, 20_000])
     published = np.array([[10.0, 400.0], [30.0, 600.0]])  # 2 seeds × 2 points
     assert dv3_dmc.closeness(published, steps, {}) == "no evaluation yet"
-    assert "in progress (reached 10k of 20k frames); 1 of its 1 points" in dv3_dmc.closeness(published, steps, {10_000: [20.0]})
+    assert "in progress (reached 10k of 20k frames); 1 of its 1 points" in dv3_dmc.closeness(
+        published, steps, {10_000: [20.0]}
+    )
     assert "**within**" in dv3_dmc.closeness(published, steps, {10_000: [50.0], 20_000: [500.0]})
     assert "**above**" in dv3_dmc.closeness(published, steps, {20_000: [700.0]})
     assert "**below (a bug to look for)**" in dv3_dmc.closeness(published, steps, {20_000: [100.0, 200.0]})
@@ -121,8 +125,15 @@ def test_throughput_builds_agents_from_the_suite_flags_and_sizes_the_protocol(th
         assert throughput.update_seconds(trainer, 1) > 0
         act = throughput.act_mean_ms(trainer, 5)
         assert 0 < act["act_ms_p50"] <= act["act_ms_p95"]
-        out = throughput.derive(suite, "wam-decoupled", trainer, env_rate=1000.0,
-                                act={"act_ms_mean_with_env": 2.0}, update_s=0.5, episode=50.0)
+        out = throughput.derive(
+            suite,
+            "wam-decoupled",
+            trainer,
+            env_rate=1000.0,
+            act={"act_ms_mean_with_env": 2.0},
+            update_s=0.5,
+            episode=50.0,
+        )
     finally:
         trainer.close()
     B, T = trainer.batch_size, trainer.seq_len
@@ -134,15 +145,22 @@ def test_throughput_builds_agents_from_the_suite_flags_and_sizes_the_protocol(th
     assert out["hours_per_100k_with_eval"] == pytest.approx((train_s + eval_steps * 0.002) / 3600)
 
 
-
 def test_wam_state_note_groups_continued_runs(monkeypatch):
     wam_state = load_script("wam_state", monkeypatch)
-    records = [{"name": "wam_reach-v3_s0", "seeded_from": "runs/bench/quick-state/wam/metaworld-reach-v3/seed0",
-                "replay_capacity": 50_000},
-               {"name": "wam_reach-v3_s1", "seeded_from": "runs/bench/quick-state/wam/metaworld-reach-v3/seed1",
-                "replay_capacity": 50_000},
-               {"name": "wam_push-v3_s0", "seeded_from": "elsewhere/run7", "replay_capacity": 10_000},
-               {"name": "wam_reach-v3_s2"}]  # trained from scratch: not listed
+    records = [
+        {
+            "name": "wam_reach-v3_s0",
+            "seeded_from": "runs/bench/quick-state/wam/metaworld-reach-v3/seed0",
+            "replay_capacity": 50_000,
+        },
+        {
+            "name": "wam_reach-v3_s1",
+            "seeded_from": "runs/bench/quick-state/wam/metaworld-reach-v3/seed1",
+            "replay_capacity": 50_000,
+        },
+        {"name": "wam_push-v3_s0", "seeded_from": "elsewhere/run7", "replay_capacity": 10_000},
+        {"name": "wam_reach-v3_s2"},
+    ]  # trained from scratch: not listed
     assert wam_state.seeded_note(records[3:]) == []
     note = wam_state.seeded_note(records)[1]
     assert "from `runs/bench/quick-state` (`wam_reach-v3_s0`, `wam_reach-v3_s1`), replay capacity 50,000 rows" in note
@@ -152,6 +170,7 @@ def test_wam_state_note_groups_continued_runs(monkeypatch):
 
 def test_training_episodes_are_binned_like_the_published_curves_and_only_where_logged(dv3_dmc):
     borders = np.array([0, 10_000, 20_000, 30_000])  # frames; 500-decision episodes = 1000 frames at repeat 2
+
     def episodes(first_step, returns):
         return [{"step": first_step + 500 * i, "return": r, "length": 500} for i, r in enumerate(returns)]
 

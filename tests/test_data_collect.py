@@ -34,12 +34,29 @@ class NoExpertEnv(gym.Env):
 
 
 def test_collect_cli_end_to_end(tmp_path):
-    argv = ["--env", "metaworld/reach-v3", "--episodes", "2", "--obs", "proprio,rgb,depth", "--max-episode-steps", "15", "--image-size", "32",
-            "--out", str(tmp_path / "reach"), "--quiet"]
+    argv = [
+        "--env",
+        "metaworld/reach-v3",
+        "--episodes",
+        "2",
+        "--obs",
+        "proprio,rgb,depth",
+        "--max-episode-steps",
+        "15",
+        "--image-size",
+        "32",
+        "--out",
+        str(tmp_path / "reach"),
+        "--quiet",
+    ]
     summary = collect_cli(tyro.cli(CollectArgs, args=argv))
     assert (summary.episodes, summary.frames) == (2, 32) and summary.bytes_on_disk > 0
     ds = EpisodeDataset(tmp_path / "reach")
-    assert ds.obs_keys == ["rgb", "depth", "proprio"] and ds.tasks == ["reach-v3"] and ds.info["wam"]["env"] == "metaworld/reach-v3"
+    assert (
+        ds.obs_keys == ["rgb", "depth", "proprio"]
+        and ds.tasks == ["reach-v3"]
+        and ds.info["wam"]["env"] == "metaworld/reach-v3"
+    )
     assert ds.info["robot_type"] == "sawyer" and len(ds) == 32
     ep = ds.episode(1)
     assert ep["rgb"].shape == (16, 32, 32, 3) and ep["depth"].shape == (16, 32, 32, 1)
@@ -52,7 +69,9 @@ def test_collect_cli_end_to_end(tmp_path):
 
 
 def test_real_rollout_round_trip_is_exact(tmp_path):
-    env = wam.envs.make("metaworld/reach-v3", obs=("state", "proprio", "depth"), image_size=32, seed=3, max_episode_steps=12)
+    env = wam.envs.make(
+        "metaworld/reach-v3", obs=("state", "proprio", "depth"), image_size=32, seed=3, max_episode_steps=12
+    )
     try:
         rng = np.random.default_rng(0)
         episodes = [rollout(env, expert_of(env), rng, noise=0.1)[0] for _ in range(2)]

@@ -14,15 +14,29 @@ from wam.data.lerobot import CODEBASE_VERSION, DatasetError, LeRobotWriter
 from wam.data.sequences import SequenceSampler
 
 H = W = 16
-OBS_SPACE = gym.spaces.Dict({
-    "rgb": gym.spaces.Box(0, 255, (H, W, 3), np.uint8),
-    "depth": gym.spaces.Box(0.0, 10.0, (H, W, 1), np.float32),
-    "proprio": gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
-    "state": gym.spaces.Box(-np.inf, np.inf, (7,), np.float32),
-    "task": gym.spaces.Discrete(3),
-})
+OBS_SPACE = gym.spaces.Dict(
+    {
+        "rgb": gym.spaces.Box(0, 255, (H, W, 3), np.uint8),
+        "depth": gym.spaces.Box(0.0, 10.0, (H, W, 1), np.float32),
+        "proprio": gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
+        "state": gym.spaces.Box(-np.inf, np.inf, (7,), np.float32),
+        "task": gym.spaces.Discrete(3),
+    }
+)
 ACTION_SPACE = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-BATCH_KEYS = {"rgb", "depth", "proprio", "state", "task", "action", "reward", "is_first", "is_last", "is_terminal", "mask"}
+BATCH_KEYS = {
+    "rgb",
+    "depth",
+    "proprio",
+    "state",
+    "task",
+    "action",
+    "reward",
+    "is_first",
+    "is_last",
+    "is_terminal",
+    "mask",
+}
 
 
 def fake_episode(length: int, rng: np.random.Generator, terminal: bool = False) -> dict[str, np.ndarray]:
@@ -31,11 +45,16 @@ def fake_episode(length: int, rng: np.random.Generator, terminal: bool = False) 
     ramp = np.linspace(0, 200, W, dtype=np.float32)[None, :, None] + rng.uniform(0, 50, (length, 1, 1, 3))
     rgb = np.broadcast_to(ramp, (length, H, W, 3)).astype(np.uint8)
     ep = {
-        "rgb": rgb, "depth": rng.uniform(0.0, 10.0, (length, H, W, 1)).astype(np.float32),
-        "proprio": rng.normal(size=(length, 4)).astype(np.float32), "state": rng.normal(size=(length, 7)).astype(np.float32),
-        "task": np.full(length, rng.integers(3), np.int64), "action": rng.uniform(-1, 1, (length, 2)).astype(np.float32),
-        "reward": rng.normal(size=length).astype(np.float32), "is_first": np.arange(length) == 0,
-        "is_last": np.arange(length) == length - 1, "is_terminal": (np.arange(length) == length - 1) & terminal,
+        "rgb": rgb,
+        "depth": rng.uniform(0.0, 10.0, (length, H, W, 1)).astype(np.float32),
+        "proprio": rng.normal(size=(length, 4)).astype(np.float32),
+        "state": rng.normal(size=(length, 7)).astype(np.float32),
+        "task": np.full(length, rng.integers(3), np.int64),
+        "action": rng.uniform(-1, 1, (length, 2)).astype(np.float32),
+        "reward": rng.normal(size=length).astype(np.float32),
+        "is_first": np.arange(length) == 0,
+        "is_last": np.arange(length) == length - 1,
+        "is_terminal": (np.arange(length) == length - 1) & terminal,
         "success": rng.random(length) < 0.3,
     }
     ep["action"][-1] = 0
@@ -67,11 +86,24 @@ def test_round_trip_is_exact(lossless_dir, episodes):
     assert ds.tasks == ["task-0", "task-1"]
     for i, ep in enumerate(episodes):
         got = ds.episode(i)
-        for key in ("rgb", "proprio", "state", "task", "action", "reward", "is_first", "is_last", "is_terminal", "success"):
+        for key in (
+            "rgb",
+            "proprio",
+            "state",
+            "task",
+            "action",
+            "reward",
+            "is_first",
+            "is_last",
+            "is_terminal",
+            "success",
+        ):
             np.testing.assert_array_equal(got[key], ep[key], err_msg=key)
             assert got[key].dtype == ep[key].dtype, key
         # Depth is stored as whole millimetres: exact to that quantisation, never off by more than 0.5 mm.
-        expected = np.rint(ep["depth"].astype(np.float64) * 1000).astype(np.uint16).astype(np.float32) / np.float32(1000)
+        expected = np.rint(ep["depth"].astype(np.float64) * 1000).astype(np.uint16).astype(np.float32) / np.float32(
+            1000
+        )
         np.testing.assert_array_equal(got["depth"], expected)
         assert np.abs(got["depth"] - ep["depth"]).max() <= 0.0005 + 1e-6
         assert got["depth"].dtype == np.float32
@@ -92,11 +124,25 @@ def test_info_and_meta_follow_lerobot_v3(lossless_dir, episodes):
     assert info["data_path"] == "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
     assert info["video_path"] == "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
     feats = info["features"]
-    for name in ("timestamp", "frame_index", "episode_index", "index", "task_index", "next.reward", "next.done", "action"):
+    for name in (
+        "timestamp",
+        "frame_index",
+        "episode_index",
+        "index",
+        "task_index",
+        "next.reward",
+        "next.done",
+        "action",
+    ):
         assert {"dtype", "shape", "names"} <= set(feats[name]), name
     assert feats["observation.images.rgb"]["dtype"] == "video" and feats["observation.images.rgb"]["shape"] == [H, W, 3]
     assert feats["observation.images.depth"]["info"]["video.is_depth_map"] is True
-    assert feats["observation.state"] == {"dtype": "float32", "shape": [7], "names": [f"state_{i}" for i in range(7)], "fps": 20}
+    assert feats["observation.state"] == {
+        "dtype": "float32",
+        "shape": [7],
+        "names": [f"state_{i}" for i in range(7)],
+        "fps": 20,
+    }
     for key in ("observation.images.rgb", "observation.images.depth"):
         assert (lossless_dir / info["video_path"].format(video_key=key, chunk_index=0, file_index=0)).is_file()
     data = pq.read_table(lossless_dir / info["data_path"].format(chunk_index=0, file_index=0)).to_pydict()
@@ -105,7 +151,11 @@ def test_info_and_meta_follow_lerobot_v3(lossless_dir, episodes):
     np.testing.assert_allclose(data["next.reward"][:6], list(episodes[0]["reward"][1:]) + [0.0])
     assert data["next.done"][:6] == [False] * 4 + [True, True]
     eps = pq.read_table(lossless_dir / "meta/episodes/chunk-000/file-000.parquet").to_pydict()
-    assert eps["length"] == [6, 11, 3] and eps["dataset_from_index"] == [0, 6, 17] and eps["dataset_to_index"] == [6, 17, 20]
+    assert (
+        eps["length"] == [6, 11, 3]
+        and eps["dataset_from_index"] == [0, 6, 17]
+        and eps["dataset_to_index"] == [6, 17, 20]
+    )
     assert eps["tasks"] == [["task-0"], ["task-1"], ["task-0"]]
     assert eps["videos/observation.images.rgb/from_timestamp"] == [0.0, 6 / 20, 17 / 20]
     assert eps["success"] == [bool(ep["success"].any()) for ep in episodes]

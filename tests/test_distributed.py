@@ -67,9 +67,15 @@ def _collectives(rank: int, port: int, out: str) -> None:
     d.average_gradients(layer.parameters())
     d.average_buffers(layer)
     d.check_in_sync(layer)  # in sync after the broadcast
-    result = {"local": local.tolist(), "averaged": layer.weight.grad.tolist(), "stat": layer.stat.tolist(),
-              "sums": d.sum_ints([1, rank], cpu), "same_step": d.same_everywhere(7, cpu),
-              "different_step": d.same_everywhere(rank, cpu), "weight": layer.weight.tolist()}
+    result = {
+        "local": local.tolist(),
+        "averaged": layer.weight.grad.tolist(),
+        "stat": layer.stat.tolist(),
+        "sums": d.sum_ints([1, rank], cpu),
+        "same_step": d.same_everywhere(7, cpu),
+        "different_step": d.same_everywhere(rank, cpu),
+        "weight": layer.weight.tolist(),
+    }
     with torch.no_grad():
         layer.weight[0, 0] += rank  # one rank drifts
     try:
@@ -94,9 +100,31 @@ def test_two_ranks_average_gradients_and_buffers_and_notice_drift(tmp_path: Path
     assert "sync_gradients" in r0["drift"] and "sync_gradients" in r1["drift"]
 
 
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "wam.cli.main"]
-TOY = ["--env", "toy/reach2d", "--obs", "state", "--prefill", "100", "--train-ratio", "32", "--eval-episodes", "2",
-       "--log-every", "100", "--no-progress"]
+TORCHRUN = [
+    sys.executable,
+    "-m",
+    "torch.distributed.run",
+    "--standalone",
+    "--nproc_per_node",
+    "2",
+    "-m",
+    "wam.cli.main",
+]
+TOY = [
+    "--env",
+    "toy/reach2d",
+    "--obs",
+    "state",
+    "--prefill",
+    "100",
+    "--train-ratio",
+    "32",
+    "--eval-episodes",
+    "2",
+    "--log-every",
+    "100",
+    "--no-progress",
+]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
@@ -111,8 +139,11 @@ def test_torchrun_trains_two_ranks_into_one_run(tmp_path: Path) -> None:
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     counters = [json.loads((d / "checkpoint" / "counters.json").read_text()) for d in (out, out / "rank1")]
-    assert counters[0] == {**counters[1], "wall_time": counters[0]["wall_time"],
-                           "wall_time_before": counters[0]["wall_time_before"]}
+    assert counters[0] == {
+        **counters[1],
+        "wall_time": counters[0]["wall_time"],
+        "wall_time_before": counters[0]["wall_time_before"],
+    }
     # Global counting: 300 env steps over both ranks; after the 100-step prefill the train ratio 32 with a global batch
     # of 2 × 16 × 16 replayed steps gives 200 × 32 / 512 = 12.5 updates.
     assert counters[0]["env_steps"] == 300 and counters[0]["updates"] == 12
@@ -136,8 +167,19 @@ def _train_until_stopped(cmd: list[str], out: Path, past_step: int) -> list[int]
 
 def test_sigterm_stops_every_rank_at_the_same_step_and_the_run_resumes(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    cmd = [*TORCHRUN, "train", *TOY, "--steps", "100000", "--eval-every", "100000", "--checkpoint-every", "100000",
-           "--out", str(out)]
+    cmd = [
+        *TORCHRUN,
+        "train",
+        *TOY,
+        "--steps",
+        "100000",
+        "--eval-every",
+        "100000",
+        "--checkpoint-every",
+        "100000",
+        "--out",
+        str(out),
+    ]
     first = _train_until_stopped(cmd, out, past_step=0)
     assert first[0] == first[1] > 0
     again = _train_until_stopped([*TORCHRUN, "train", "--resume", str(out)], out, past_step=first[0])

@@ -83,7 +83,9 @@ def _actor_after_one_update(actor_grad: str, action_weight_zero: bool = False, l
     """(actor parameters before, whole state after) one update on a fixed batch, entropy bonus off."""
     torch.manual_seed(0)
     spec = SPECS["state"]
-    agent = DreamerV3Agent(tiny(actor_grad=actor_grad, action_norm=False, actor_entropy=0.0, loss_actor=loss_actor), spec)
+    agent = DreamerV3Agent(
+        tiny(actor_grad=actor_grad, action_norm=False, actor_entropy=0.0, loss_actor=loss_actor), spec
+    )
     with torch.no_grad():
         for head in (agent.reward_head, agent.critic):  # zero-initialised: no advantage at all in the first update
             head.out.weight.normal_(std=0.1)
@@ -133,8 +135,20 @@ def test_update_returns_finite_metrics(name):
     agent = DreamerV3Agent(tiny(), spec)
     before = {k: v.clone() for k, v in agent.state_dict().items()}
     metrics = agent.update(make_batch(spec, T=8, pad_from=5))
-    for key in ("loss/dyn", "loss/rep", "loss/rec", "loss/reward", "loss/cont", "loss/actor", "loss/critic",
-                "loss/repval", "loss/total", "actor/entropy", "wm/kl", "opt/grad_norm"):
+    for key in (
+        "loss/dyn",
+        "loss/rep",
+        "loss/rec",
+        "loss/reward",
+        "loss/cont",
+        "loss/actor",
+        "loss/critic",
+        "loss/repval",
+        "loss/total",
+        "actor/entropy",
+        "wm/kl",
+        "opt/grad_norm",
+    ):
         assert key in metrics, sorted(metrics)
     bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
     assert not bad, bad

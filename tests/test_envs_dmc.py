@@ -14,7 +14,13 @@ ALL_OBS = ("rgb", "depth", "proprio", "state")
 
 def test_names_cover_the_benchmark_with_hyphens_only():
     names = list_envs("dmc")
-    for name in ("dmc/cartpole-swingup", "dmc/walker-walk", "dmc/cheetah-run", "dmc/reacher-easy", "dmc/ball-in-cup-catch"):
+    for name in (
+        "dmc/cartpole-swingup",
+        "dmc/walker-walk",
+        "dmc/cheetah-run",
+        "dmc/reacher-easy",
+        "dmc/ball-in-cup-catch",
+    ):
         assert name in names
     assert len(names) == 28 and not any("_" in n for n in names)
     assert dm_control_names()["cartpole-swingup-sparse"] == ("cartpole", "swingup_sparse")

@@ -44,7 +44,6 @@ def test_depth_is_metric_and_in_range(pixel_env):
     assert 0.3 < table < 3.0, f"the table should be roughly a metre from the camera, got {table:.2f} m"
 
 
-
 def test_antialias_off_changes_only_rgb_edges_and_leaves_the_model_as_it_was(pixel_env):
     on, _ = pixel_env.reset(seed=0)
     env = make("metaworld/reach-v3", obs=("rgb", "depth"), image_size=64, seed=0, antialias=False)
@@ -56,6 +55,7 @@ def test_antialias_off_changes_only_rgb_edges_and_leaves_the_model_as_it_was(pix
         assert env.unwrapped.sim.model.vis.quality.offsamples == 4, "other renderers of the model keep MuJoCo's default"
     finally:
         env.close()
+
 
 def test_seeding_is_deterministic():
     def rollout(seed: int):
@@ -103,7 +103,9 @@ def test_action_repeat_and_time_limit():
 
 
 def test_vector_env_batches_dict_observations():
-    envs = make_vector(EnvConfig(name="metaworld/reach-v3", obs=("proprio",), max_episode_steps=5), num_envs=2, asynchronous=False)
+    envs = make_vector(
+        EnvConfig(name="metaworld/reach-v3", obs=("proprio",), max_episode_steps=5), num_envs=2, asynchronous=False
+    )
     obs, _ = envs.reset(seed=0)
     assert obs["proprio"].shape == (2, 4)
     obs, reward, *_ = envs.step(np.zeros((2, 4), np.float32))
@@ -111,12 +113,15 @@ def test_vector_env_batches_dict_observations():
     envs.close()
 
 
-@pytest.mark.parametrize("name, obs, message", [
-    ("metaworld/rech-v3", "state", "did you mean 'metaworld/reach-v3'"),
-    ("metaverse/reach-v3", "state", "unknown environment suite"),
-    ("reach-v3", "state", "<suite>/<task>"),
-    ("metaworld/reach-v3", "lidar", "unknown observation key"),
-])
+@pytest.mark.parametrize(
+    "name, obs, message",
+    [
+        ("metaworld/rech-v3", "state", "did you mean 'metaworld/reach-v3'"),
+        ("metaverse/reach-v3", "state", "unknown environment suite"),
+        ("reach-v3", "state", "<suite>/<task>"),
+        ("metaworld/reach-v3", "lidar", "unknown observation key"),
+    ],
+)
 def test_bad_names_raise_clear_errors(name, obs, message):
     with pytest.raises(ValueError, match=message):
         make(name, obs=obs)

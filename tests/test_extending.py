@@ -35,7 +35,9 @@ def example():
 
 def test_the_example_agent_acts_learns_evaluates_and_round_trips(example, tmp_path):
     torch.manual_seed(0)
-    envs = make_vector(EnvConfig(name="toy/reach2d", obs=("state",), max_episode_steps=5), num_envs=2, asynchronous=False)
+    envs = make_vector(
+        EnvConfig(name="toy/reach2d", obs=("state",), max_episode_steps=5), num_envs=2, asynchronous=False
+    )
     spec = EnvSpec.from_spaces(envs.single_observation_space, envs.single_action_space)
     agent = example.LinearAgent(example.LinearConfig(batch_size=2, seq_len=4), spec)
     obs, _ = envs.reset(seed=0)

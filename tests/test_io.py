@@ -30,7 +30,11 @@ def test_nested_state_with_numpy_and_tuples(tmp_path):
     state = {"a": (1, 2.5, "x"), "b": [np.arange(4), {"c": None, 3: torch.ones(2)}]}
     save_state(state, tmp_path / "s")
     out = load_state(tmp_path / "s")
-    assert out["a"] == (1, 2.5, "x") and np.array_equal(out["b"][0], np.arange(4)) and torch.equal(out["b"][1][3], torch.ones(2))
+    assert (
+        out["a"] == (1, 2.5, "x")
+        and np.array_equal(out["b"][0], np.arange(4))
+        and torch.equal(out["b"][1][3], torch.ones(2))
+    )
 
 
 def test_train_config_round_trips_through_json():
@@ -60,4 +64,8 @@ def test_rewinding_a_log_drops_what_came_after_the_checkpoint_and_keeps_appendin
     log.rewind(25)  # resumed from a checkpoint at step 25: the episodes at 30 and 40 belong to a discarded future
     log.log(35, {"return": 1.0})
     log.close()
-    assert [(r["step"], r["return"]) for r in read_jsonl(tmp_path / "episodes.jsonl")] == [(10, 10.0), (20, 20.0), (35, 1.0)]
+    assert [(r["step"], r["return"]) for r in read_jsonl(tmp_path / "episodes.jsonl")] == [
+        (10, 10.0),
+        (20, 20.0),
+        (35, 1.0),
+    ]

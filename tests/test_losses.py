@@ -2,8 +2,19 @@
 
 import torch
 
-from wam.losses import (ReturnNormalizer, kl_free_bits, lambda_returns, normal_entropy, normal_log_density, symexp,
-                        symexp_bins, symlog, twohot, twohot_loss, twohot_mean)
+from wam.losses import (
+    ReturnNormalizer,
+    kl_free_bits,
+    lambda_returns,
+    normal_entropy,
+    normal_log_density,
+    symexp,
+    symexp_bins,
+    symlog,
+    twohot,
+    twohot_loss,
+    twohot_mean,
+)
 
 
 def test_symlog_symexp_are_inverse():

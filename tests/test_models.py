@@ -62,7 +62,10 @@ def _recompute_without_cache(model: WorldActionModel, z: torch.Tensor, a_ctx: to
     B, T, _ = z.shape
     tokens = []
     for t in range(T - 1):
-        tokens += [model._z_token(z[:, t], torch.full((B,), 2 * t)), model._a_token(a_ctx[:, t], torch.full((B,), 2 * t + 1))]
+        tokens += [
+            model._z_token(z[:, t], torch.full((B,), 2 * t)),
+            model._a_token(a_ctx[:, t], torch.full((B,), 2 * t + 1)),
+        ]
     tokens.append(model._z_token(z[:, -1], torch.full((B,), 2 * T - 2)))
     latents, z_now = [], z[:, -1]
     for k in range(actions.shape[1]):
@@ -83,7 +86,11 @@ def test_kv_cache_imagination_equals_full_recomputation(name):
     model = tiny(spec).eval()
     batch = make_batch(spec, B=2, T=4)
     g = torch.Generator().manual_seed(1)
-    actions = torch.randint(0, spec.action_dim, (2, 3), generator=g) if spec.discrete else torch.rand(2, 3, spec.action_dim, generator=g) * 2 - 1
+    actions = (
+        torch.randint(0, spec.action_dim, (2, 3), generator=g)
+        if spec.discrete
+        else torch.rand(2, 3, spec.action_dim, generator=g) * 2 - 1
+    )
     with torch.no_grad():
         cached = model.imagine(batch, actions=actions, horizon=3, decode=False)["latent"]
         z = model.encode({k: batch[k] for k in spec.obs_shapes})
@@ -214,9 +221,19 @@ def test_corrupt_checkpoint_raises_clear_error(tmp_path):
         WorldActionModel.from_pretrained(tmp_path / "missing")
 
 
-@pytest.mark.parametrize("bad", [dict(coupling="loose"), dict(actor_grad="magic"), dict(dim=30, heads=4), dict(gamma=1.5),
-                                 dict(min_std=2.0), dict(model_horizon=0), dict(model_rho=0.0),
-                                 dict(policy_dist="beta")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(coupling="loose"),
+        dict(actor_grad="magic"),
+        dict(dim=30, heads=4),
+        dict(gamma=1.5),
+        dict(min_std=2.0),
+        dict(model_horizon=0),
+        dict(model_rho=0.0),
+        dict(policy_dist="beta"),
+    ],
+)
 def test_bad_config_values_raise(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         WAMConfig(spec=SPECS["state"], **bad)
@@ -229,7 +246,11 @@ def test_image_size_must_suit_the_conv_stem():
 
 def test_missing_or_misshaped_observation_raises():
     model = tiny(SPECS["proprio_rgb_depth"])
-    good = {k: v[:, 0].numpy() for k, v in make_batch(SPECS["proprio_rgb_depth"]).items() if k in SPECS["proprio_rgb_depth"].obs_shapes}
+    good = {
+        k: v[:, 0].numpy()
+        for k, v in make_batch(SPECS["proprio_rgb_depth"]).items()
+        if k in SPECS["proprio_rgb_depth"].obs_shapes
+    }
     with pytest.raises(KeyError, match="depth"):
         model.act({k: v for k, v in good.items() if k != "depth"})
     with pytest.raises(ValueError, match="rgb"):
@@ -251,7 +272,9 @@ def test_replay_critic_loss_fits_values_to_real_discounted_returns():
     model.config.loss_scales["repval"] = 0.3
     assert "loss/repval" in model(batch)[1]
     with torch.no_grad():
-        h, _, _ = model.observe(model.encoder(prepare_obs(batch, spec)), model.action_features(batch["action"]), batch["mask"])
+        h, _, _ = model.observe(
+            model.encoder(prepare_obs(batch, spec)), model.action_features(batch["action"]), batch["mask"]
+        )
     opt = torch.optim.Adam(model.value.parameters(), lr=3e-3)
     for _ in range(150):
         loss = _replay_critic_loss(model, batch, h, {})
@@ -275,7 +298,9 @@ def test_decoupled_pathwise_bootstraps_through_values_but_not_into_the_trunk():
     loss, _ = model(make_batch(spec))
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.policy.parameters())
-    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in [*model.trunk.parameters(), *model.encoder.parameters()])
+    assert all(
+        p.grad is None or p.grad.abs().sum() == 0 for p in [*model.trunk.parameters(), *model.encoder.parameters()]
+    )
 
 
 def test_bounded_normal_entropy_ignores_the_mean_unlike_tanh_normal():

@@ -29,12 +29,23 @@ def test_mppi_keeps_a_perfect_proposal():
     target = torch.tensor([[0.5, 0.5, -0.5]])
     proposal = target[:, None, None].expand(1, 1, 4, 3)
     config = MPPIConfig(horizon=4, samples=8, policy_samples=1, iterations=2, elites=1)
-    mean, _ = mppi(_distance_score(target), 1, 3, config, proposals=proposal, generator=torch.Generator().manual_seed(0))
+    mean, _ = mppi(
+        _distance_score(target), 1, 3, config, proposals=proposal, generator=torch.Generator().manual_seed(0)
+    )
     torch.testing.assert_close(mean, proposal[:, 0])
 
 
-@pytest.mark.parametrize("bad", [dict(horizon=0), dict(samples=0), dict(elites=100), dict(temperature=0.0),
-                                 dict(min_std=2.0), dict(policy_samples=-1)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(horizon=0),
+        dict(samples=0),
+        dict(elites=100),
+        dict(temperature=0.0),
+        dict(min_std=2.0),
+        dict(policy_samples=-1),
+    ],
+)
 def test_bad_planner_settings_raise(bad):
     with pytest.raises(ValueError):
         MPPIConfig(**bad)

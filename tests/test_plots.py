@@ -16,7 +16,9 @@ def write_run(run: Path, success: list[float], metrics: dict[str, list[float]]) 
     run.mkdir(parents=True)
     with (run / "eval.jsonl").open("w") as f:
         for i, s in enumerate(success):
-            f.write(json.dumps({"step": 1000 * i, "env_steps": 1000 * i, "eval/success": s, "eval/return": 10 * s}) + "\n")
+            f.write(
+                json.dumps({"step": 1000 * i, "env_steps": 1000 * i, "eval/success": s, "eval/return": 10 * s}) + "\n"
+            )
     n = len(next(iter(metrics.values())))
     with (run / "metrics.jsonl").open("w") as f:
         for i in range(n):
@@ -26,9 +28,13 @@ def write_run(run: Path, success: list[float], metrics: dict[str, list[float]]) 
 
 def test_load_curve_keeps_the_last_row_of_a_repeated_step_and_drops_nulls(tmp_path):
     path = tmp_path / "eval.jsonl"
-    rows = [{"step": 0, "eval/return": 1.0}, {"step": 10, "eval/return": 2.0, "note": "x"},
-            {"step": 10, "eval/return": 3.0, "eval/success": None}, {"step": 20, "eval/return": 4.0}]
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{\"step\": 30, \"eval/ret")  # a crash's cut-off line
+    rows = [
+        {"step": 0, "eval/return": 1.0},
+        {"step": 10, "eval/return": 2.0, "note": "x"},
+        {"step": 10, "eval/return": 3.0, "eval/success": None},
+        {"step": 20, "eval/return": 4.0},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + '\n{"step": 30, "eval/ret')  # a crash's cut-off line
     assert load_curve(path) == {"eval/return": [(0, 1.0), (10, 3.0), (20, 4.0)]}
 
 
@@ -37,19 +43,30 @@ def test_panels_drop_a_success_signal_that_is_always_zero(tmp_path):
     zero = [{"eval/success": [(0, 0.0), (10, 0.0)], "eval/return": [(0, 5.0)]}]
     some = [{"eval/success": [(0, 0.0), (10, 0.5)], "eval/return": [(0, 5.0)]}]
     assert choose_panels(zero, trains, ["train/return", "loss/*"]) == [
-        ("eval/return", "evaluation"), ("train/return", "training"), ("loss/a", "training"), ("loss/b", "training")]
+        ("eval/return", "evaluation"),
+        ("train/return", "training"),
+        ("loss/a", "training"),
+        ("loss/b", "training"),
+    ]
     assert choose_panels(zero + some, trains, ["loss/b"])[0] == ("eval/success", "evaluation")
     with pytest.raises(ValueError, match=r"no training metric matches \['wm/\*'\]; the runs log: loss/a, loss/b"):
         choose_panels(some, trains, ["wm/*"])
     assert select_metrics(["b", "a/1", "a/2"], ["b", "a/*", "b"]) == ["b", "a/1", "a/2"]
     # The default metrics are those of train/return and loss/* that the runs have: no error for the others.
     assert choose_panels(some, [{"loss/a": [(1, 1.0)], "wm/kl": [(1, 1.0)]}]) == [
-        ("eval/success", "evaluation"), ("eval/return", "evaluation"), ("loss/a", "training")]
+        ("eval/success", "evaluation"),
+        ("eval/return", "evaluation"),
+        ("loss/a", "training"),
+    ]
 
 
 def test_plot_runs_writes_a_png_and_rejects_folders_that_are_not_runs(tmp_path):
-    a = write_run(tmp_path / "wam" / "seed0", [0.0, 0.5], {"loss/total": [3.0, 2.0, 1.0], "train/return": [1.0, 2.0, 3.0]})
-    b = write_run(tmp_path / "dreamerv3" / "seed0", [0.0, 0.2], {"loss/total": [4.0, 3.0, 2.0], "train/return": [1.0, 1.0, 1.0]})
+    a = write_run(
+        tmp_path / "wam" / "seed0", [0.0, 0.5], {"loss/total": [3.0, 2.0, 1.0], "train/return": [1.0, 2.0, 3.0]}
+    )
+    b = write_run(
+        tmp_path / "dreamerv3" / "seed0", [0.0, 0.2], {"loss/total": [4.0, 3.0, 2.0], "train/return": [1.0, 1.0, 1.0]}
+    )
     out = plot_runs([a, b], tmp_path / "plots" / "curves.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _labels([a, b]) == ["wam/seed0", "dreamerv3/seed0"]

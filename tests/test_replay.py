@@ -14,9 +14,17 @@ def fill(replay: Replay, lengths: list[int]) -> None:
     """Write episodes of the given lengths into env 0 with state = (episode id, step)."""
     for ep, length in enumerate(lengths):
         for t in range(length + 1):  # length actions -> length + 1 observations
-            replay.add({"state": np.array([[ep, t]], np.float32), "rgb": np.full((1, 16, 16, 3), ep, np.uint8),
-                        "action": np.zeros((1, 2), np.float32), "reward": np.array([float(t)], np.float32),
-                        "is_first": np.array([t == 0]), "is_last": np.array([t == length]), "is_terminal": np.array([False])})
+            replay.add(
+                {
+                    "state": np.array([[ep, t]], np.float32),
+                    "rgb": np.full((1, 16, 16, 3), ep, np.uint8),
+                    "action": np.zeros((1, 2), np.float32),
+                    "reward": np.array([float(t)], np.float32),
+                    "is_first": np.array([t == 0]),
+                    "is_last": np.array([t == length]),
+                    "is_terminal": np.array([False]),
+                }
+            )
 
 
 def test_windows_stay_inside_one_episode_and_mask_padding():

@@ -27,7 +27,9 @@ def test_sac_learns_the_best_action_of_a_bandit():
     losses = [agent.update(bandit_batch(spec, 64, seed=i))["loss/critic"] for i in range(600)]
     assert sum(losses[-20:]) < 0.2 * sum(losses[:20])
     obs = {"state": torch.randn(16, 3).numpy()}
-    action, _ = agent.act(obs, agent.init_state(16), is_first=torch.ones(16, dtype=torch.bool).numpy(), deterministic=True)
+    action, _ = agent.act(
+        obs, agent.init_state(16), is_first=torch.ones(16, dtype=torch.bool).numpy(), deterministic=True
+    )
     assert action.shape == (16, 2) and abs(action - 0.5).mean() < 0.1
 
 

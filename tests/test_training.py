@@ -13,14 +13,46 @@ import pytest
 
 from wam.io.metrics import read_jsonl
 
-TINY_WAM = ["--wam.size", "tiny", "--wam.batch-size", "2", "--wam.seq-len", "4", "--wam.imag-starts", "4", "--wam.horizon", "2"]
-FAST = ["--env", "metaworld/reach-v3", "--obs", "state", "--max-episode-steps", "15", "--prefill", "10", "--train-ratio", "8",
-        "--eval-episodes", "1", "--eval-every", "1000", "--log-every", "10", "--checkpoint-every", "20", "--no-progress"]
+TINY_WAM = [
+    "--wam.size",
+    "tiny",
+    "--wam.batch-size",
+    "2",
+    "--wam.seq-len",
+    "4",
+    "--wam.imag-starts",
+    "4",
+    "--wam.horizon",
+    "2",
+]
+FAST = [
+    "--env",
+    "metaworld/reach-v3",
+    "--obs",
+    "state",
+    "--max-episode-steps",
+    "15",
+    "--prefill",
+    "10",
+    "--train-ratio",
+    "8",
+    "--eval-episodes",
+    "1",
+    "--eval-every",
+    "1000",
+    "--log-every",
+    "10",
+    "--checkpoint-every",
+    "20",
+    "--no-progress",
+]
 
 
 def wam(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run the wam CLI in a subprocess and fail with its output if it fails."""
-    proc = subprocess.run([sys.executable, "-m", "wam.cli.main", *args], capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wam.cli.main", *args], capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
@@ -30,8 +62,15 @@ def test_train_then_eval_then_resume(tmp_path: Path):
     every_40 = [("40" if prev == "--eval-every" else flag) for prev, flag in zip([None, *FAST], FAST)]
     out = wam("train", *every_40, *TINY_WAM, "--steps", "40", "--out", str(run))
     assert "final: success" in out.stdout and f"curves: {run / 'curves.png'}" in out.stdout
-    for name in ("config.json", "metrics.jsonl", "eval.jsonl", "final/model.safetensors", "final/config.json", "checkpoint/COMPLETE",
-                 "curves.png"):
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "eval.jsonl",
+        "final/model.safetensors",
+        "final/config.json",
+        "checkpoint/COMPLETE",
+        "curves.png",
+    ):
         assert (run / name).exists(), name
     metrics = read_jsonl(run / "metrics.jsonl")
     assert metrics[-1]["charts/updates"] > 0 and "loss/dyn" in metrics[-1]
@@ -42,8 +81,23 @@ def test_train_then_eval_then_resume(tmp_path: Path):
     ev = wam("eval", str(run), "--episodes", "1")
     assert "success" in ev.stdout and "deterministic policy" in ev.stdout
     assert "stochastic policy" in wam("eval", str(run), "--episodes", "1", "--stochastic").stdout
-    planned = wam("eval", str(run), "--episodes", "1", "--plan", "--mppi.horizon", "2", "--mppi.samples", "4",
-                  "--mppi.elites", "2", "--mppi.policy-samples", "1", "--mppi.iterations", "1")
+    planned = wam(
+        "eval",
+        str(run),
+        "--episodes",
+        "1",
+        "--plan",
+        "--mppi.horizon",
+        "2",
+        "--mppi.samples",
+        "4",
+        "--mppi.elites",
+        "2",
+        "--mppi.policy-samples",
+        "1",
+        "--mppi.iterations",
+        "1",
+    )
     assert "success" in planned.stdout
 
     # Extend the finished run's budget, in a moved copy: resume continues the counters and replay there.
@@ -57,8 +111,12 @@ def test_train_then_eval_then_resume(tmp_path: Path):
     assert counters["env_steps"] == 70 and counters["updates"] > updates_before
     evaluated = [r["env_steps"] for r in read_jsonl(run / "eval.jsonl")]
     assert evaluated[-1] == 70 and evaluated == sorted(set(evaluated))  # the 40-step evaluation is not repeated
-    shrink = subprocess.run([sys.executable, "-m", "wam.cli.main", "train", "--resume", str(run), "--extend-to", "50"],
-                            capture_output=True, text=True, timeout=120)
+    shrink = subprocess.run(
+        [sys.executable, "-m", "wam.cli.main", "train", "--resume", str(run), "--extend-to", "50"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shrink.returncode != 0 and "can only grow" in shrink.stderr + shrink.stdout
 
 
@@ -69,13 +127,22 @@ def test_decoupled_shortcut_reaches_the_model(tmp_path: Path):
     assert json.loads((run / "final" / "config.json").read_text())["config"]["coupling"] == "decoupled"
 
 
-@pytest.mark.parametrize("args, message", [(["--env", "metaworld/rech-v3"], "did you mean 'metaworld/reach-v3'"),
-                                           (["--extend-to", "10"], "--extend-to needs --resume"),
-                                           (["--obs", "lidar"], "unknown observation key"),
-                                           (["--agent", "dremer"], "unknown agent")])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--env", "metaworld/rech-v3"], "did you mean 'metaworld/reach-v3'"),
+        (["--extend-to", "10"], "--extend-to needs --resume"),
+        (["--obs", "lidar"], "unknown observation key"),
+        (["--agent", "dremer"], "unknown agent"),
+    ],
+)
 def test_bad_flags_fail_with_a_clear_message(tmp_path: Path, args, message):
-    proc = subprocess.run([sys.executable, "-m", "wam.cli.main", "train", *FAST, "--steps", "5", "--out", str(tmp_path), *args],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wam.cli.main", "train", *FAST, "--steps", "5", "--out", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0 and message in proc.stderr + proc.stdout
 
 
@@ -84,9 +151,20 @@ def test_a_run_killed_after_an_evaluation_does_not_repeat_it(tmp_path: Path, mon
     from wam.training.config import TrainConfig
     from wam.training.online import Trainer, train
 
-    cfg = TrainConfig(env="metaworld/reach-v3", max_episode_steps=15, steps=60, prefill=10, train_ratio=8, eval_episodes=1,
-                      eval_every=20, checkpoint_every=20, log_every=10, progress=False, out=str(tmp_path / "run"),
-                      wam=WAMAgentConfig(size="tiny", batch_size=2, seq_len=4, imag_starts=4, horizon=2))
+    cfg = TrainConfig(
+        env="metaworld/reach-v3",
+        max_episode_steps=15,
+        steps=60,
+        prefill=10,
+        train_ratio=8,
+        eval_episodes=1,
+        eval_every=20,
+        checkpoint_every=20,
+        log_every=10,
+        progress=False,
+        out=str(tmp_path / "run"),
+        wam=WAMAgentConfig(size="tiny", batch_size=2, seq_len=4, imag_starts=4, horizon=2),
+    )
     save = Trainer._checkpoint
 
     def killed_at_40(self: Trainer) -> None:
@@ -104,8 +182,10 @@ def test_a_run_killed_after_an_evaluation_does_not_repeat_it(tmp_path: Path, mon
     assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0, 20, 40, 60]
 
 
-@pytest.mark.parametrize("run_config, message", [(None, "pass the run folder"), ('{"x', "is not valid JSON"),
-                                                 ('{"x": 1}', "has no 'train' section")])
+@pytest.mark.parametrize(
+    "run_config, message",
+    [(None, "pass the run folder"), ('{"x', "is not valid JSON"), ('{"x": 1}', "has no 'train' section")],
+)
 def test_eval_explains_a_missing_or_broken_run_config(tmp_path: Path, run_config, message):
     from wam.cli.evaluate import _find_weights
     from wam.io.pretrained import CheckpointError
@@ -128,9 +208,20 @@ def test_a_signal_stops_training_with_a_checkpoint_of_every_step(tmp_path: Path,
     from wam.training.config import TrainConfig
     from wam.training.online import Trainer, TrainingStopped, train
 
-    cfg = TrainConfig(env="metaworld/reach-v3", max_episode_steps=15, steps=60, prefill=10, train_ratio=8, eval_episodes=1,
-                      eval_every=20, checkpoint_every=1000, log_every=10, progress=False, out=str(tmp_path / "run"),
-                      wam=WAMAgentConfig(size="tiny", batch_size=2, seq_len=4, imag_starts=4, horizon=2))
+    cfg = TrainConfig(
+        env="metaworld/reach-v3",
+        max_episode_steps=15,
+        steps=60,
+        prefill=10,
+        train_ratio=8,
+        eval_episodes=1,
+        eval_every=20,
+        checkpoint_every=1000,
+        log_every=10,
+        progress=False,
+        out=str(tmp_path / "run"),
+        wam=WAMAgentConfig(size="tiny", batch_size=2, seq_len=4, imag_starts=4, horizon=2),
+    )
     evaluate = Trainer._evaluate
 
     def terminated_after_step_20(self: Trainer, progress):
@@ -145,9 +236,13 @@ def test_a_signal_stops_training_with_a_checkpoint_of_every_step(tmp_path: Path,
         train(cfg)
     assert signal.getsignal(signal.SIGTERM) is handler_before  # the handler is restored
     counters = json.loads((tmp_path / "run" / "checkpoint" / "counters.json").read_text())
-    assert counters["env_steps"] == stopped.value.env_steps > 20  # no scheduled checkpoint before 1000: this one is the stop's
+    assert (
+        counters["env_steps"] == stopped.value.env_steps > 20
+    )  # no scheduled checkpoint before 1000: this one is the stop's
     stopped_at = counters["env_steps"]
-    (tmp_path / "run" / "episodes.jsonl").open("a").write('{"step": 59, "return": -1.0}\n')  # as if logged after the stop
+    (tmp_path / "run" / "episodes.jsonl").open("a").write(
+        '{"step": 59, "return": -1.0}\n'
+    )  # as if logged after the stop
     monkeypatch.setattr(Trainer, "_evaluate", evaluate)
     train(cfg, resume=True)
     assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0, 20, 40, 60]
@@ -193,8 +288,25 @@ def test_sigterm_to_wam_train_exits_with_a_resume_hint(tmp_path: Path):
     import time
 
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "wam.cli.main", "train", *FAST, *TINY_WAM, "--steps", "100000",
-                             "--checkpoint-every", "100000", "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wam.cli.main",
+            "train",
+            *FAST,
+            *TINY_WAM,
+            "--steps",
+            "100000",
+            "--checkpoint-every",
+            "100000",
+            "--out",
+            str(run),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not (run / "metrics.jsonl").is_file() or not read_jsonl(run / "metrics.jsonl"):
         assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
@@ -203,4 +315,7 @@ def test_sigterm_to_wam_train_exits_with_a_resume_hint(tmp_path: Path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
     assert f"continue with: wam train --resume {run}" in err
-    assert json.loads((run / "checkpoint" / "counters.json").read_text())["env_steps"] >= read_jsonl(run / "metrics.jsonl")[-1]["step"]
+    assert (
+        json.loads((run / "checkpoint" / "counters.json").read_text())["env_steps"]
+        >= read_jsonl(run / "metrics.jsonl")[-1]["step"]
+    )

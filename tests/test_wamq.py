@@ -29,7 +29,9 @@ def bandit_batch(spec: EnvSpec, n: int, seed: int) -> dict[str, torch.Tensor]:
 def test_wamq_learns_the_best_action_of_a_bandit(q_kind):
     torch.manual_seed(0)
     spec = EnvSpec({"state": [3]}, 2, False)
-    agent = WAMQAgent(WAMQConfig(**{**TINY, "seq_len": 2}, batch_size=64, lr=3e-3, init_alpha=0.01, q_kind=q_kind), spec)
+    agent = WAMQAgent(
+        WAMQConfig(**{**TINY, "seq_len": 2}, batch_size=64, lr=3e-3, init_alpha=0.01, q_kind=q_kind), spec
+    )
     losses = [agent.update(bandit_batch(spec, 64, seed=i))["loss/q"] for i in range(400)]
     assert sum(losses[-20:]) < 0.5 * sum(losses[:20])
     obs = {"state": np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)}
@@ -87,8 +89,12 @@ def test_history_changes_the_action_only_through_the_context():
     fresh, _ = agent.act(obs, agent.init_state(1), np.ones(1, bool), deterministic=True)
     state = agent.init_state(1)
     for _ in range(3):
-        _, state = agent.act({"state": np.random.default_rng(1).normal(size=(1, 7)).astype(np.float32)}, state,
-                             np.zeros(1, bool), deterministic=True)
+        _, state = agent.act(
+            {"state": np.random.default_rng(1).normal(size=(1, 7)).astype(np.float32)},
+            state,
+            np.zeros(1, bool),
+            deterministic=True,
+        )
     after_reset, _ = agent.act(obs, state, np.ones(1, bool), deterministic=True)
     np.testing.assert_allclose(fresh, after_reset, atol=1e-6)
 

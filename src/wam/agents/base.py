@@ -39,7 +39,9 @@ class Agent(nn.Module, abc.ABC):
         """Recurrent acting state for ``batch_size`` parallel environments (anything the agent likes)."""
 
     @abc.abstractmethod
-    def act(self, obs: dict[str, np.ndarray], state: Any, is_first: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, Any]:
+    def act(
+        self, obs: dict[str, np.ndarray], state: Any, is_first: np.ndarray, deterministic: bool = False
+    ) -> tuple[np.ndarray, Any]:
         """Choose actions for a batch of N observations; ``is_first`` (N,) marks envs that just reset.
 
         Returns (actions (N, A) float32 or (N,) int64, new state).

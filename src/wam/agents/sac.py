@@ -56,8 +56,10 @@ class SACConfig:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.seq_len < 2 or self.hidden < 1 or self.layers < 1:
-            raise ValueError(f"batch_size, hidden, layers must be >= 1 and seq_len >= 2 (got {self.batch_size}, "
-                             f"{self.hidden}, {self.layers}, {self.seq_len})")
+            raise ValueError(
+                f"batch_size, hidden, layers must be >= 1 and seq_len >= 2 (got {self.batch_size}, "
+                f"{self.hidden}, {self.layers}, {self.seq_len})"
+            )
         if not (0 < self.gamma <= 1 and 0 < self.tau <= 1 and self.lr > 0 and self.init_alpha > 0):
             raise ValueError("SAC needs 0 < gamma <= 1, 0 < tau <= 1, lr > 0 and init_alpha > 0")
 
@@ -88,10 +90,14 @@ class SACAgent(Agent):
     def __init__(self, config: SACConfig, spec: EnvSpec):
         super().__init__()
         if spec.discrete:
-            raise ValueError("the SAC reference supports box actions only; use --agent wam or dreamerv3 for discrete ones")
+            raise ValueError(
+                "the SAC reference supports box actions only; use --agent wam or dreamerv3 for discrete ones"
+            )
         if spec.image_keys or not spec.vector_keys:
-            raise ValueError(f"the SAC reference reads vector observations only (state, proprio), got {sorted(spec.obs_shapes)}; "
-                             "use --obs state or --obs proprio")
+            raise ValueError(
+                f"the SAC reference reads vector observations only (state, proprio), got {sorted(spec.obs_shapes)}; "
+                "use --obs state or --obs proprio"
+            )
         self.config, self._spec = config, spec
         self.keys = list(spec.vector_keys)
         obs_dim = sum(int(np.prod(spec.obs_shapes[k])) for k in self.keys)
@@ -148,7 +154,9 @@ class SACAgent(Agent):
             next_dist = self._policy(next_obs)
             next_action, next_u = next_dist.rsample()
             next_logp = next_dist.log_prob(next_u)
-            target = reward + self.config.gamma * not_done * (self._q(self.target_critics, next_obs, next_action) - alpha * next_logp)
+            target = reward + self.config.gamma * not_done * (
+                self._q(self.target_critics, next_obs, next_action) - alpha * next_logp
+            )
         xa = torch.cat([obs, action], -1)
         critic_loss = sum(F.mse_loss(q(xa).squeeze(-1), target) for q in self.critics)
         self.critic_opt.zero_grad(set_to_none=True)
@@ -172,12 +180,22 @@ class SACAgent(Agent):
         with torch.no_grad():
             for p, tp in zip(self.critics.parameters(), self.target_critics.parameters()):
                 tp.lerp_(p, self.config.tau)
-        return {"loss/critic": float(critic_loss.detach()), "loss/actor": float(actor_loss.detach()), "loss/alpha": float(alpha_loss.detach()),
-                "sac/alpha": float(alpha), "sac/entropy": float(-logp.detach().mean()), "sac/q": float(target.mean())}
+        return {
+            "loss/critic": float(critic_loss.detach()),
+            "loss/actor": float(actor_loss.detach()),
+            "loss/alpha": float(alpha_loss.detach()),
+            "sac/alpha": float(alpha),
+            "sac/entropy": float(-logp.detach().mean()),
+            "sac/q": float(target.mean()),
+        }
 
     def optimizer_state(self) -> dict[str, Any]:
         """Adam moments of actor, critics and temperature."""
-        return {"actor": self.actor_opt.state_dict(), "critic": self.critic_opt.state_dict(), "alpha": self.alpha_opt.state_dict()}
+        return {
+            "actor": self.actor_opt.state_dict(),
+            "critic": self.critic_opt.state_dict(),
+            "alpha": self.alpha_opt.state_dict(),
+        }
 
     def load_optimizer_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`optimizer_state` output."""

@@ -63,8 +63,12 @@ class EnvSpec:
         """Raise a clear error if ``obs`` lacks a key or has a mis-shaped one (after ``batch_dims`` leading dims)."""
         missing = [k for k in self.obs_shapes if k not in obs]
         if missing:
-            raise KeyError(f"observation is missing key(s) {missing}; the model was built for {sorted(self.obs_shapes)}")
+            raise KeyError(
+                f"observation is missing key(s) {missing}; the model was built for {sorted(self.obs_shapes)}"
+            )
         for key, shape in self.obs_shapes.items():
             got = tuple(obs[key].shape[batch_dims:])
             if got != tuple(shape):
-                raise ValueError(f"observation {key!r} has shape {tuple(obs[key].shape)}; expected {batch_dims} batch dim(s) + {tuple(shape)}")
+                raise ValueError(
+                    f"observation {key!r} has shape {tuple(obs[key].shape)}; expected {batch_dims} batch dim(s) + {tuple(shape)}"
+                )

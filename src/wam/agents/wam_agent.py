@@ -72,8 +72,12 @@ class WAMAgentConfig:
     def __post_init__(self) -> None:
         if self.size not in SIZES:
             raise ValueError(f"size={self.size!r}; choose one of {list(SIZES)}")
-        for name, value, valid in (("coupling", self.coupling, COUPLINGS), ("actor_grad", self.actor_grad, ACTOR_GRADS),
-                                   ("dyn_target", self.dyn_target, DYN_TARGETS), ("policy_dist", self.policy_dist, POLICY_DISTS)):
+        for name, value, valid in (
+            ("coupling", self.coupling, COUPLINGS),
+            ("actor_grad", self.actor_grad, ACTOR_GRADS),
+            ("dyn_target", self.dyn_target, DYN_TARGETS),
+            ("policy_dist", self.policy_dist, POLICY_DISTS),
+        ):
             if value not in valid:
                 raise ValueError(f"{name}={value!r}; choose one of {valid}")
         if self.batch_size < 1 or self.seq_len < 2:
@@ -87,12 +91,31 @@ class WAMAgentConfig:
 
     def model_config(self, spec: EnvSpec) -> WAMConfig:
         """The :class:`WAMConfig` these settings describe for an environment ``spec``."""
-        scales = dict(dyn=self.beta_dyn, rec=self.beta_rec, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0,
-                      repval=self.beta_repval)
-        return WAMConfig.preset(self.size, spec=spec, coupling=self.coupling, actor_grad=self.actor_grad, alpha_pg=self.alpha_pg,
-                                policy_dist=self.policy_dist, dyn_target=self.dyn_target, context=self.seq_len,
-                                horizon=self.horizon, imag_starts=self.imag_starts, entropy=self.entropy, loss_scales=scales,
-                                **self.extra)
+        scales = dict(
+            dyn=self.beta_dyn,
+            rec=self.beta_rec,
+            reward=1.0,
+            cont=1.0,
+            actor=1.0,
+            critic=1.0,
+            slow_critic=1.0,
+            repval=self.beta_repval,
+        )
+        return WAMConfig.preset(
+            self.size,
+            spec=spec,
+            coupling=self.coupling,
+            actor_grad=self.actor_grad,
+            alpha_pg=self.alpha_pg,
+            policy_dist=self.policy_dist,
+            dyn_target=self.dyn_target,
+            context=self.seq_len,
+            horizon=self.horizon,
+            imag_starts=self.imag_starts,
+            entropy=self.entropy,
+            loss_scales=scales,
+            **self.extra,
+        )
 
 
 class WAMAgent(Agent):
@@ -105,9 +128,13 @@ class WAMAgent(Agent):
         self.config = config
         self.model = model or WorldActionModel(config.model_config(spec))
         heads = {id(p) for module in (self.model.policy, self.model.value) for p in module.parameters()}
-        groups = [{"params": [p for p in self.model.parameters() if p.requires_grad and id(p) not in heads], "lr": config.lr},
-                  {"params": [p for p in self.model.parameters() if p.requires_grad and id(p) in heads],
-                   "lr": config.lr if config.actor_lr is None else config.actor_lr}]
+        groups = [
+            {"params": [p for p in self.model.parameters() if p.requires_grad and id(p) not in heads], "lr": config.lr},
+            {
+                "params": [p for p in self.model.parameters() if p.requires_grad and id(p) in heads],
+                "lr": config.lr if config.actor_lr is None else config.actor_lr,
+            },
+        ]
         self.optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay, eps=1e-6)
         # Counts updates (a buffer, so it travels with training checkpoints) for the actor warm-up.
         self.register_buffer("updates_done", torch.zeros((), dtype=torch.long))
@@ -172,7 +199,9 @@ class WAMAgent(Agent):
         return self.model.save_pretrained(directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | None = None, config: WAMAgentConfig | None = None) -> "WAMAgent":
+    def from_pretrained(
+        cls, directory: str | Path, device: str | None = None, config: WAMAgentConfig | None = None
+    ) -> "WAMAgent":
         """An agent around a saved model (optimiser fresh; training state lives in run checkpoints)."""
         model = WorldActionModel.from_pretrained(directory, device=device)
         return cls(config or WAMAgentConfig(), model.spec, model=model)

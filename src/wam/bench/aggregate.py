@@ -53,7 +53,9 @@ class Estimate:
     @property
     def n(self) -> str:
         """Seeds per task as printed: ``3``, or ``1–3`` when tasks differ."""
-        return f"{self.seeds}" if not self.max_seeds or self.max_seeds == self.seeds else f"{self.seeds}–{self.max_seeds}"
+        return (
+            f"{self.seeds}" if not self.max_seeds or self.max_seeds == self.seeds else f"{self.seeds}–{self.max_seeds}"
+        )
 
     def overlaps(self, other: "Estimate") -> bool:
         """Whether the two intervals overlap."""
@@ -86,8 +88,9 @@ def improvement_batched(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (wins / pairs).mean(axis=1)
 
 
-def stratified_bootstrap(arrays: list[np.ndarray], func: Callable[..., np.ndarray], reps: int = 2000, seed: int = 0,
-                         size: float = 0.95) -> tuple[float, float, float]:
+def stratified_bootstrap(
+    arrays: list[np.ndarray], func: Callable[..., np.ndarray], reps: int = 2000, seed: int = 0, size: float = 0.95
+) -> tuple[float, float, float]:
     """Point estimate and percentile interval of a statistic, resampling runs (axis 0) within each task (axis 1).
 
     ``func`` takes each array with a leading resample axis, ``(R, N, K, ...)``, and returns ``(R,)``; the point
@@ -101,7 +104,9 @@ def stratified_bootstrap(arrays: list[np.ndarray], func: Callable[..., np.ndarra
         runs, tasks = a.shape[:2]
         counts = (~np.isnan(a.reshape(runs, tasks, -1)[:, :, 0])).sum(axis=0)  # (K,) runs present per task
         rows = np.arange(runs)[None, :, None]
-        drawn = np.floor(rng.random((reps, runs, tasks)) * counts).astype(int)  # (R, N, K): run standing in for run n of task k
+        drawn = np.floor(rng.random((reps, runs, tasks)) * counts).astype(
+            int
+        )  # (R, N, K): run standing in for run n of task k
         idx = np.where(rows < counts, drawn, rows)
         resampled.append(a[idx, np.arange(tasks)[None, None, :]])  # (R, N, K, ...)
     stats = func(*resampled)
@@ -149,7 +154,9 @@ class Results:
 
     def complete_seeds(self, agent: str, task: str) -> list[int]:
         """Seeds of a cell whose curve reached the budget."""
-        return sorted(s for s, rows in self.curves.get(agent, {}).get(task, {}).items() if reached(rows, self.suite.budget))
+        return sorted(
+            s for s, rows in self.curves.get(agent, {}).get(task, {}).items() if reached(rows, self.suite.budget)
+        )
 
     def seeds(self, agent: str, task: str) -> list[int]:
         """Seeds of a cell with any evaluation."""
@@ -182,7 +189,7 @@ def stack_by_task(columns: list[list[float]]) -> np.ndarray:
     """Per-task score lists → ``(max count, tasks)``, NaN where a task has fewer runs."""
     out = np.full((max(len(c) for c in columns), len(columns)), np.nan)
     for k, c in enumerate(columns):
-        out[:len(c), k] = c
+        out[: len(c), k] = c
     return out
 
 
@@ -192,8 +199,9 @@ def _counts(scores: np.ndarray) -> dict:
     return {"seeds": int(counts.min()), "max_seeds": int(counts.max())}
 
 
-def success_estimate(results: Results, agent: str, tasks: list[str], step: int, reps: int = 2000,
-                     key: str = SUCCESS) -> Estimate | None:
+def success_estimate(
+    results: Results, agent: str, tasks: list[str], step: int, reps: int = 2000, key: str = SUCCESS
+) -> Estimate | None:
     """IQM success (or evaluation ``key``, e.g. :data:`RETURN`) at ``step`` over ``tasks`` (one task = one cell), or None
     when a task has no seed there."""
     columns = [list(results.success_at(agent, t, step, key).values()) for t in tasks]
@@ -209,7 +217,9 @@ def covered_tasks(results: Results, agent: str, step: int) -> list[str]:
     return [t.name for t in results.suite.tasks if results.success_at(agent, t.name, step)]
 
 
-def probability_of_improvement(results: Results, x: str, y: str, step: int, reps: int = 2000) -> tuple[Estimate | None, list[str]]:
+def probability_of_improvement(
+    results: Results, x: str, y: str, step: int, reps: int = 2000
+) -> tuple[Estimate | None, list[str]]:
     """P(X > Y) at ``step`` averaged over the tasks both agents cover (rliable's definition), with its CI."""
     tasks = [t for t in covered_tasks(results, x, step) if t in covered_tasks(results, y, step)]
     if not tasks:
@@ -218,8 +228,14 @@ def probability_of_improvement(results: Results, x: str, y: str, step: int, reps
     sy = stack_by_task([list(results.success_at(y, t, step).values()) for t in tasks])
     point, lo, hi = stratified_bootstrap([sx, sy], improvement_batched, reps)
     cx, cy = _counts(sx), _counts(sy)
-    return Estimate(point, lo, hi, seeds=min(cx["seeds"], cy["seeds"]), max_seeds=max(cx["max_seeds"], cy["max_seeds"]),
-                    tasks=len(tasks)), tasks
+    return Estimate(
+        point,
+        lo,
+        hi,
+        seeds=min(cx["seeds"], cy["seeds"]),
+        max_seeds=max(cx["max_seeds"], cy["max_seeds"]),
+        tasks=len(tasks),
+    ), tasks
 
 
 def steps_to_threshold(curves: np.ndarray, milestones: list[int], threshold: float, censored_at: int) -> np.ndarray:
@@ -247,7 +263,7 @@ def _curves(results: Results, agent: str, tasks: list[str]) -> np.ndarray | None
         return None
     out = np.full((max(len(m) for m in matrices), len(tasks), len(results.suite.milestones)), np.nan)  # (N, K, M)
     for k, m in enumerate(matrices):
-        out[:len(m), k] = m
+        out[: len(m), k] = m
     return out
 
 
@@ -256,7 +272,9 @@ def censor_value(suite: Suite) -> int:
     return suite.budget + suite.eval_every
 
 
-def steps_estimate(results: Results, agent: str, tasks: list[str], threshold: float, reps: int = 2000) -> Estimate | None:
+def steps_estimate(
+    results: Results, agent: str, tasks: list[str], threshold: float, reps: int = 2000
+) -> Estimate | None:
     """Env steps for ``agent``'s IQM success curve over ``tasks`` (complete runs only) to reach ``threshold``."""
     curves = _curves(results, agent, tasks)
     if curves is None:
@@ -267,7 +285,9 @@ def steps_estimate(results: Results, agent: str, tasks: list[str], threshold: fl
     return Estimate(point, lo, hi, tasks=curves.shape[1], censored=point >= censor_value(suite), **_counts(curves))
 
 
-def steps_ratio(results: Results, agent: str, baseline: str, tasks: list[str], threshold: float, reps: int = 2000) -> Estimate | None:
+def steps_ratio(
+    results: Results, agent: str, baseline: str, tasks: list[str], threshold: float, reps: int = 2000
+) -> Estimate | None:
     """Steps-to-threshold of ``agent`` / ``baseline`` on the same tasks; censored values count as budget + eval_every.
 
     None when a task lacks complete runs or when neither agent reaches the threshold.
@@ -283,21 +303,35 @@ def steps_ratio(results: Results, agent: str, baseline: str, tasks: list[str], t
     # Steps are only resolved to the first evaluation after 0: a curve already at the threshold before training
     # counts as reaching it there, so that no ratio divides by 0 (the judge calls such claims inconclusive).
     first = float(min(m for m in suite.milestones if m > 0))
-    point, lo, hi = stratified_bootstrap([a, b], lambda x, y: np.maximum(steps(x), first) / np.maximum(steps(y), first), reps)
+    point, lo, hi = stratified_bootstrap(
+        [a, b], lambda x, y: np.maximum(steps(x), first) / np.maximum(steps(y), first), reps
+    )
     ca, cb = _counts(a), _counts(b)
-    return Estimate(point, lo, hi, seeds=min(ca["seeds"], cb["seeds"]), max_seeds=max(ca["max_seeds"], cb["max_seeds"]),
-                    tasks=len(tasks), censored=max(sa, sb) >= censor_value(suite))
+    return Estimate(
+        point,
+        lo,
+        hi,
+        seeds=min(ca["seeds"], cb["seeds"]),
+        max_seeds=max(ca["max_seeds"], cb["max_seeds"]),
+        tasks=len(tasks),
+        censored=max(sa, sb) >= censor_value(suite),
+    )
 
 
 def complete_tasks(results: Results, agents: list[str], min_seeds: int = 1) -> list[str]:
     """Tasks on which every agent in ``agents`` has at least ``min_seeds`` complete runs."""
-    return [t.name for t in results.suite.tasks if all(len(results.complete_seeds(a, t.name)) >= min_seeds for a in agents)]
+    return [
+        t.name for t in results.suite.tasks if all(len(results.complete_seeds(a, t.name)) >= min_seeds for a in agents)
+    ]
 
 
 def seed_counts(results: Results) -> dict[tuple[str, str], tuple[int, int]]:
     """{(agent, task): (complete seeds, seeds with any evaluation)} for every cell of the suite."""
-    return {(a, t.name): (len(results.complete_seeds(a, t.name)), len(results.seeds(a, t.name)))
-            for a in results.suite.agents for t in results.suite.tasks}
+    return {
+        (a, t.name): (len(results.complete_seeds(a, t.name)), len(results.seeds(a, t.name)))
+        for a in results.suite.agents
+        for t in results.suite.tasks
+    }
 
 
 def is_finite(x: float | None) -> bool:

@@ -9,9 +9,22 @@ from pathlib import Path
 
 import numpy as np
 
-from wam.bench.aggregate import (RETURN, SUCCESS, Estimate, Results, censor_value, complete_tasks, covered_tasks, is_finite,
-                                 load_results, probability_of_improvement, seed_counts, steps_estimate, steps_ratio,
-                                 success_estimate)
+from wam.bench.aggregate import (
+    RETURN,
+    SUCCESS,
+    Estimate,
+    Results,
+    censor_value,
+    complete_tasks,
+    covered_tasks,
+    is_finite,
+    load_results,
+    probability_of_improvement,
+    seed_counts,
+    steps_estimate,
+    steps_ratio,
+    success_estimate,
+)
 from wam.bench.claims import Verdict, judge_claims
 from wam.bench.suite import Suite
 
@@ -77,8 +90,13 @@ def success_tables(results: Results, reps: int) -> list[str]:
         e = success_estimate(results, a, tasks, suite.budget, reps) if tasks else None
         agg.append(_ci(e) + (f" ({e.tasks}/{len(suite.tasks)} tasks, n={e.n})" if e else ""))
     rows.append(["**aggregate**", *agg])
-    lines = [f"Success rate at {suite.budget:,} env steps: interquartile mean over seeds (and tasks for the aggregate), "
-             "95% stratified-bootstrap CI (`[no CI]` with one seed per task); n = seeds per task (a range while tasks differ).", "", *_table(["task", *agents], rows), ""]
+    lines = [
+        f"Success rate at {suite.budget:,} env steps: interquartile mean over seeds (and tasks for the aggregate), "
+        "95% stratified-bootstrap CI (`[no CI]` with one seed per task); n = seeds per task (a range while tasks differ).",
+        "",
+        *_table(["task", *agents], rows),
+        "",
+    ]
     header = ["agent", *[_k(m) for m in suite.milestones]]
     milestone_rows = []
     for a in agents:
@@ -88,8 +106,12 @@ def success_tables(results: Results, reps: int) -> list[str]:
             e = success_estimate(results, a, tasks, m, reps) if tasks else None
             cells.append(_ci(e) + (f" ({e.tasks}t×{e.n}s)" if e else ""))
         milestone_rows.append([a, *cells])
-    lines += ["Aggregate IQM success over the tasks each agent has reached that point on (`Kt×Ns` = tasks × seeds per task):",
-              "", *_table(header, milestone_rows), ""]
+    lines += [
+        "Aggregate IQM success over the tasks each agent has reached that point on (`Kt×Ns` = tasks × seeds per task):",
+        "",
+        *_table(header, milestone_rows),
+        "",
+    ]
     return lines
 
 
@@ -102,9 +124,13 @@ def return_table(results: Results, reps: int) -> list[str]:
     for task in suite.tasks:
         cells = [success_estimate(results, a, [task.name], suite.budget, reps, key=RETURN) for a in agents]
         rows.append([task.name, *[_ci(e, pct=False, digits=1) + (f" (n={e.n})" if e else "") for e in cells]])
-    return [f"Mean episode return of the evaluation at {suite.budget:,} env steps: IQM over seeds, 95% bootstrap CI. "
-            "Descriptive only: no claim uses it, and returns are not comparable across tasks.", "",
-            *_table(["task", *agents], rows), ""]
+    return [
+        f"Mean episode return of the evaluation at {suite.budget:,} env steps: IQM over seeds, 95% bootstrap CI. "
+        "Descriptive only: no claim uses it, and returns are not comparable across tasks.",
+        "",
+        *_table(["task", *agents], rows),
+        "",
+    ]
 
 
 def improvement_table(results: Results, reps: int) -> list[str]:
@@ -112,11 +138,16 @@ def improvement_table(results: Results, reps: int) -> list[str]:
     agents, suite = list(results.suite.agents), results.suite
     rows = []
     for i, x in enumerate(agents):
-        for y in agents[i + 1:]:
+        for y in agents[i + 1 :]:
             e, tasks = probability_of_improvement(results, x, y, suite.budget, reps)
             rows.append([x, y, _ci(e, pct=False), f"{len(tasks)}" + (f" (n={e.n})" if e else "")])
-    return [f"Probability of improvement P(X > Y) at {suite.budget:,} env steps (rliable's definition; 0.5 = no difference), "
-            "over the tasks both agents have reached it on.", "", *_table(["X", "Y", "P(X > Y) [95% CI]", "tasks"], rows), ""]
+    return [
+        f"Probability of improvement P(X > Y) at {suite.budget:,} env steps (rliable's definition; 0.5 = no difference), "
+        "over the tasks both agents have reached it on.",
+        "",
+        *_table(["X", "Y", "P(X > Y) [95% CI]", "tasks"], rows),
+        "",
+    ]
 
 
 def steps_table(results: Results, reps: int) -> list[str]:
@@ -129,8 +160,10 @@ def steps_table(results: Results, reps: int) -> list[str]:
         for a in agents:
             tasks = complete_tasks(results, [a])
             e = steps_estimate(results, a, tasks, threshold, reps) if tasks else None
-            per_task = [_steps(steps_estimate(results, a, [t.name], threshold, reps) if t.name in tasks else None, suite)
-                        for t in suite.tasks]
+            per_task = [
+                _steps(steps_estimate(results, a, [t.name], threshold, reps) if t.name in tasks else None, suite)
+                for t in suite.tasks
+            ]
             ratio = "–"
             if baseline and a != baseline:
                 shared = complete_tasks(results, [a, baseline])
@@ -139,11 +172,17 @@ def steps_table(results: Results, reps: int) -> list[str]:
                     ratio = _ci(r, pct=False) + f" ({r.tasks} tasks{', one side censored' if r.censored else ''})"
                 elif shared:
                     ratio = "– (neither reached it)"
-            rows.append([f"{threshold:.0%}", a, _steps(e, suite) + (f" ({e.tasks} tasks)" if e else ""), ratio, *per_task])
+            rows.append(
+                [f"{threshold:.0%}", a, _steps(e, suite) + (f" ({e.tasks} tasks)" if e else ""), ratio, *per_task]
+            )
     header = ["threshold", "agent", "aggregate", f"ratio to {baseline or '–'}", *[t.name for t in suite.tasks]]
-    return [f"Env steps until the IQM success curve (complete runs only) first reaches the threshold, 95% CI; "
-            f"`> {_k(suite.budget)}` = not reached within the budget. The ratio uses the tasks both agents completed.",
-            "", *_table(header, rows), ""]
+    return [
+        f"Env steps until the IQM success curve (complete runs only) first reaches the threshold, 95% CI; "
+        f"`> {_k(suite.budget)}` = not reached within the budget. The ratio uses the tasks both agents completed.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
 
 
 def throughput_table(suite: Suite, results_root: Path) -> list[str]:
@@ -161,18 +200,42 @@ def throughput_table(suite: Suite, results_root: Path) -> list[str]:
                 values = [r[k] for r in records if is_finite(r.get(k))]
                 means[k] = float(np.mean(values)) if values else None
             fmt = lambda k, f: "–" if means[k] is None else format(means[k], f)  # noqa: E731
-            rows.append([agent, obs, str(len(records)), fmt("env_steps_per_s", ".1f"), fmt("updates_per_s", ".2f"),
-                         "–" if means["wall_clock_per_100k_s"] is None else f"{means['wall_clock_per_100k_s'] / 3600:.1f} h",
-                         fmt("peak_memory_mb", ".0f"), f"{fmt('act_ms_p50', '.1f')} / {fmt('act_ms_p95', '.1f')}"])
+            rows.append(
+                [
+                    agent,
+                    obs,
+                    str(len(records)),
+                    fmt("env_steps_per_s", ".1f"),
+                    fmt("updates_per_s", ".2f"),
+                    "–" if means["wall_clock_per_100k_s"] is None else f"{means['wall_clock_per_100k_s'] / 3600:.1f} h",
+                    fmt("peak_memory_mb", ".0f"),
+                    f"{fmt('act_ms_p50', '.1f')} / {fmt('act_ms_p95', '.1f')}",
+                ]
+            )
     if not rows:
         return ["No finished runs yet.", ""]
-    return ["Means over finished runs (each single-threaded, several side by side on a shared machine; wall-clock "
-            "includes evaluation; peak MiB = the training process's peak resident memory, replay included). The runs "
-            "were trained on whichever machine a session had, and those differ by 2–4× in speed, so these means do not rank "
-            "the agents: [results/throughput.md](results/throughput.md) measures them side by side on one machine "
-            "(`benchmarks/throughput.py`).", "",
-            *_table(["agent", "obs", "runs", "env steps/s", "updates/s", "wall-clock / 100k steps", "peak MiB",
-                      "act() ms p50 / p95"], rows), ""]
+    return [
+        "Means over finished runs (each single-threaded, several side by side on a shared machine; wall-clock "
+        "includes evaluation; peak MiB = the training process's peak resident memory, replay included). The runs "
+        "were trained on whichever machine a session had, and those differ by 2–4× in speed, so these means do not rank "
+        "the agents: [results/throughput.md](results/throughput.md) measures them side by side on one machine "
+        "(`benchmarks/throughput.py`).",
+        "",
+        *_table(
+            [
+                "agent",
+                "obs",
+                "runs",
+                "env steps/s",
+                "updates/s",
+                "wall-clock / 100k steps",
+                "peak MiB",
+                "act() ms p50 / p95",
+            ],
+            rows,
+        ),
+        "",
+    ]
 
 
 def plot_curves(results: Results, path: Path, reps: int = 1000, key: str = SUCCESS) -> Path:
@@ -204,8 +267,16 @@ def plot_curves(results: Results, path: Path, reps: int = 1000, key: str = SUCCE
                     last = e
             if points:
                 xs, ys, los, his = zip(*points)
-                ax.plot(xs, ys, color=colors[agent], label=f"{agent} (n={last.n})", linestyle=styles[agent][0],
-                        marker=styles[agent][1], markersize=4, markerfacecolor="none")
+                ax.plot(
+                    xs,
+                    ys,
+                    color=colors[agent],
+                    label=f"{agent} (n={last.n})",
+                    linestyle=styles[agent][0],
+                    marker=styles[agent][1],
+                    markersize=4,
+                    markerfacecolor="none",
+                )
                 ax.fill_between(xs, los, his, color=colors[agent], alpha=0.2)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("env steps")
@@ -217,9 +288,11 @@ def plot_curves(results: Results, path: Path, reps: int = 1000, key: str = SUCCE
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="upper left")
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    fig.suptitle(f"{suite.name}: IQM {'success' if success else 'episode return'}, 95% stratified-bootstrap CI", fontsize=11)
+    fig.suptitle(
+        f"{suite.name}: IQM {'success' if success else 'episode return'}, 95% stratified-bootstrap CI", fontsize=11
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -232,15 +305,29 @@ def protocol_lines(suite: Suite) -> list[str]:
     lines = [suite.description.strip(), ""] if suite.description.strip() else []
     path = Path(suite.path or "?")
     shown = os.path.relpath(path) if path.is_absolute() and path.is_relative_to(Path.cwd()) else str(path)
-    lines += [f"Protocol (the same for every agent; file `{shown}`): {suite.budget:,} env steps, train ratio "
-              f"{suite.train_ratio:g}, evaluation every {suite.eval_every:,} env steps with {suite.eval_episodes} episode(s) "
-              f"(success = the episode reached the task's success at any step), seeds {suite.seeds}, thresholds "
-              f"{', '.join(f'{x:.0%}' for x in suite.thresholds)}; flags for every run: `{' '.join(suite.common_flags) or '–'}`.", ""]
-    lines += _table(["agent", "flags"], [[a if a not in suite.references else f"{a} (reference: train ratio "
-                                          f"{suite.references[a]:g}, not matched; in no claim)", f"`{' '.join(f)}`"]
-                                         for a, f in suite.agents.items()]) + [""]
-    lines += _table(["task", "env", "obs", "flags"], [[t.name, t.env, "+".join(t.obs), f"`{' '.join(t.flags)}`" if t.flags else "–"]
-                                                     for t in suite.tasks]) + [""]
+    lines += [
+        f"Protocol (the same for every agent; file `{shown}`): {suite.budget:,} env steps, train ratio "
+        f"{suite.train_ratio:g}, evaluation every {suite.eval_every:,} env steps with {suite.eval_episodes} episode(s) "
+        f"(success = the episode reached the task's success at any step), seeds {suite.seeds}, thresholds "
+        f"{', '.join(f'{x:.0%}' for x in suite.thresholds)}; flags for every run: `{' '.join(suite.common_flags) or '–'}`.",
+        "",
+    ]
+    lines += _table(
+        ["agent", "flags"],
+        [
+            [
+                a
+                if a not in suite.references
+                else f"{a} (reference: train ratio {suite.references[a]:g}, not matched; in no claim)",
+                f"`{' '.join(f)}`",
+            ]
+            for a, f in suite.agents.items()
+        ],
+    ) + [""]
+    lines += _table(
+        ["task", "env", "obs", "flags"],
+        [[t.name, t.env, "+".join(t.obs), f"`{' '.join(t.flags)}`" if t.flags else "–"] for t in suite.tasks],
+    ) + [""]
     return lines
 
 
@@ -250,19 +337,46 @@ def suite_section(suite: Suite, results_root: Path, md_dir: Path, reps: int) -> 
     verdicts = judge_claims(results, reps)
     png = plot_curves(results, results_root / suite.name / "success.png", reps=min(reps, 1000))
     returns_png = plot_curves(results, results_root / suite.name / "return.png", reps=min(reps, 1000), key=RETURN)
-    lines = [f"## Suite `{suite.name}`", "", *protocol_lines(suite), "### Completeness", "",
-             "Complete seeds / pre-registered seeds per cell (✓ = complete; partial = a curve that stops before the budget: still training, or stopped and resumable).", "", *completeness_table(results), "",
-             "### Success", "", *success_tables(results, reps), f"![{suite.name} curves]({os.path.relpath(png, md_dir)})", "",
-             "### Episode return", "", *return_table(results, reps),
-             f"![{suite.name} returns]({os.path.relpath(returns_png, md_dir)})", "",
-             "### Probability of improvement", "", *improvement_table(results, reps),
-             "### Environment steps to reach a success threshold", "", *steps_table(results, reps),
-             "### Throughput", "", *throughput_table(suite, results_root)]
+    lines = [
+        f"## Suite `{suite.name}`",
+        "",
+        *protocol_lines(suite),
+        "### Completeness",
+        "",
+        "Complete seeds / pre-registered seeds per cell (✓ = complete; partial = a curve that stops before the budget: still training, or stopped and resumable).",
+        "",
+        *completeness_table(results),
+        "",
+        "### Success",
+        "",
+        *success_tables(results, reps),
+        f"![{suite.name} curves]({os.path.relpath(png, md_dir)})",
+        "",
+        "### Episode return",
+        "",
+        *return_table(results, reps),
+        f"![{suite.name} returns]({os.path.relpath(returns_png, md_dir)})",
+        "",
+        "### Probability of improvement",
+        "",
+        *improvement_table(results, reps),
+        "### Environment steps to reach a success threshold",
+        "",
+        *steps_table(results, reps),
+        "### Throughput",
+        "",
+        *throughput_table(suite, results_root),
+    ]
     return lines, verdicts
 
 
-def write_report(suites: list[Suite], results_root: str | Path = "benchmarks/results", out: str | Path = "benchmarks/RESULTS.md",
-                 reps: int = 2000, command: str = "wam bench <suite> --report-only") -> Path:
+def write_report(
+    suites: list[Suite],
+    results_root: str | Path = "benchmarks/results",
+    out: str | Path = "benchmarks/RESULTS.md",
+    reps: int = 2000,
+    command: str = "wam bench <suite> --report-only",
+) -> Path:
     """Write the results page for ``suites`` (and their plots); returns its path."""
     results_root, out = Path(results_root), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -271,19 +385,26 @@ def write_report(suites: list[Suite], results_root: str | Path = "benchmarks/res
         lines, vs = suite_section(suite, results_root, out.parent, reps)
         sections += lines
         verdicts += [(suite.name, v) for v in vs]
-    head = ["# Benchmark results", "",
-            f"Generated by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from the evaluation curves "
-            f"in `{results_root}/`; every number below is computed from those files (do not edit by hand). Suites are "
-            "pre-registered in `benchmarks/suites/`: budgets, train ratio, seeds and thresholds were fixed before any result.",
-            "", "Statistics follow Agarwal et al. (2021): interquartile mean (IQM) with 95% stratified-bootstrap confidence "
-            "intervals (runs resampled within each task), probability of improvement, and steps to a success threshold. "
-            "A claim is judged on the 95% stratified-bootstrap CI of its effect (the difference of IQM success, or the "
-            "ratio of env steps to the threshold) once every cell it needs has at least 3 complete seeds: *supported* "
-            "when the whole CI reaches the claimed effect, *not supported* when the CI excludes it, *inconclusive at "
-            "this scale* otherwise (or with fewer seeds, or when neither agent reaches the threshold). Verdicts hold "
-            "for this budget only. With 3 seeds a percentile-bootstrap CI is too narrow (the IQM of 3 runs is their "
-            "mean, and the bootstrap sees only 3 values), so read a verdict at 3 seeds as provisional; the suites aim "
-            "for 5.", "", "## Claims", ""]
+    head = [
+        "# Benchmark results",
+        "",
+        f"Generated by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from the evaluation curves "
+        f"in `{results_root}/`; every number below is computed from those files (do not edit by hand). Suites are "
+        "pre-registered in `benchmarks/suites/`: budgets, train ratio, seeds and thresholds were fixed before any result.",
+        "",
+        "Statistics follow Agarwal et al. (2021): interquartile mean (IQM) with 95% stratified-bootstrap confidence "
+        "intervals (runs resampled within each task), probability of improvement, and steps to a success threshold. "
+        "A claim is judged on the 95% stratified-bootstrap CI of its effect (the difference of IQM success, or the "
+        "ratio of env steps to the threshold) once every cell it needs has at least 3 complete seeds: *supported* "
+        "when the whole CI reaches the claimed effect, *not supported* when the CI excludes it, *inconclusive at "
+        "this scale* otherwise (or with fewer seeds, or when neither agent reaches the threshold). Verdicts hold "
+        "for this budget only. With 3 seeds a percentile-bootstrap CI is too narrow (the IQM of 3 runs is their "
+        "mean, and the bootstrap sees only 3 values), so read a verdict at 3 seeds as provisional; the suites aim "
+        "for 5.",
+        "",
+        "## Claims",
+        "",
+    ]
     if verdicts:
         head += [f"* **{v.claim.text}** (suite `{name}`): **{v.label}** — {v.detail}." for name, v in verdicts]
     else:

@@ -75,7 +75,9 @@ class BenchPaths:
         return Path(self.runs) / suite.name / "logs" / f"{run.agent}__{run.task.name}__seed{run.seed}.log"
 
 
-def expand_grid(suite: Suite, seeds: int | None = None, agents: tuple[str, ...] = (), tasks: tuple[str, ...] = ()) -> list[RunSpec]:
+def expand_grid(
+    suite: Suite, seeds: int | None = None, agents: tuple[str, ...] = (), tasks: tuple[str, ...] = ()
+) -> list[RunSpec]:
     """The grid, seed-major (every cell gets seed 0 before any gets seed 1), optionally filtered."""
     for wanted, known, what in ((agents, list(suite.agents), "agent"), (tasks, [t.name for t in suite.tasks], "task")):
         for name in wanted:
@@ -84,9 +86,14 @@ def expand_grid(suite: Suite, seeds: int | None = None, agents: tuple[str, ...] 
     n = suite.seeds if seeds is None else seeds
     if n < 1:
         raise SuiteError(f"seeds={n} must be >= 1")
-    return [RunSpec(agent, task, seed) for seed in range(n) for task in suite.tasks
-            if not tasks or task.name in tasks for agent in suite.agents
-            if (not agents or agent in agents) and suite.runs_on(agent, task.name)]
+    return [
+        RunSpec(agent, task, seed)
+        for seed in range(n)
+        for task in suite.tasks
+        if not tasks or task.name in tasks
+        for agent in suite.agents
+        if (not agents or agent in agents) and suite.runs_on(agent, task.name)
+    ]
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -102,10 +109,30 @@ def train_command(suite: Suite, run: RunSpec, run_dir: Path) -> list[str]:
     cmd = [sys.executable, "-m", "wam.cli.main", "train"]
     if has_checkpoint(run_dir):
         return cmd + ["--resume", str(run_dir)]
-    return cmd + [*suite.agents[run.agent], "--env", run.task.env, "--obs", *run.task.obs, *run.task.flags,
-                  *suite.common_flags, "--steps", str(suite.budget), "--seed", str(run.seed),
-                  "--train-ratio", str(suite.train_ratio_of(run.agent)), "--eval-every", str(suite.eval_every),
-                  "--eval-episodes", str(suite.eval_episodes), "--threads", "1", "--out", str(run_dir), "--no-progress"]
+    return cmd + [
+        *suite.agents[run.agent],
+        "--env",
+        run.task.env,
+        "--obs",
+        *run.task.obs,
+        *run.task.flags,
+        *suite.common_flags,
+        "--steps",
+        str(suite.budget),
+        "--seed",
+        str(run.seed),
+        "--train-ratio",
+        str(suite.train_ratio_of(run.agent)),
+        "--eval-every",
+        str(suite.eval_every),
+        "--eval-episodes",
+        str(suite.eval_episodes),
+        "--threads",
+        "1",
+        "--out",
+        str(run_dir),
+        "--no-progress",
+    ]
 
 
 def read_curve(path: Path) -> list[dict]:
@@ -117,6 +144,7 @@ def read_curve(path: Path) -> list[dict]:
 
 def progress_text(steps: dict[str, int | None], budget: int) -> str:
     """One line on the runs in training: ``wam/reach/seed0 12k/50k`` per run (``–`` before its first log row)."""
+
     def short(n: int) -> str:
         return f"{n / 1000:.0f}k" if n >= 10_000 else str(n)
 
@@ -161,20 +189,34 @@ def run_status(suite: Suite, run: RunSpec, paths: BenchPaths) -> str:
 def _check_protocol(suite: Suite, run: RunSpec, run_dir: Path) -> None:
     """Refuse to resume a run made under another protocol (the suite file changed after it started)."""
     saved = json.loads((run_dir / "config.json").read_text())["train"]
-    expected = {"steps": suite.budget, "seed": run.seed, "train_ratio": suite.train_ratio_of(run.agent), "eval_every": suite.eval_every,
-                "eval_episodes": suite.eval_episodes, "env": run.task.env, "obs": list(run.task.obs)}
+    expected = {
+        "steps": suite.budget,
+        "seed": run.seed,
+        "train_ratio": suite.train_ratio_of(run.agent),
+        "eval_every": suite.eval_every,
+        "eval_episodes": suite.eval_episodes,
+        "env": run.task.env,
+        "obs": list(run.task.obs),
+    }
     wrong = [f"{k}: run {saved.get(k)!r} vs suite {v!r}" for k, v in expected.items() if saved.get(k) != v]
     if wrong:
-        raise SuiteError(f"{run_dir} was started with another protocol ({', '.join(wrong)}); a pre-registered suite "
-                         "must not change — restore it, or delete the run folder and its results")
+        raise SuiteError(
+            f"{run_dir} was started with another protocol ({', '.join(wrong)}); a pre-registered suite "
+            "must not change — restore it, or delete the run folder and its results"
+        )
 
 
 def throughput_record(run_dir: Path) -> dict[str, float]:
     """Env steps/s, updates/s and wall-clock per 100k env steps of a finished run (over its whole wall-clock)."""
     last = read_curve(run_dir / "eval.jsonl")[-1]
     steps, wall = float(last["env_steps"]), max(float(last["wall_time"]), 1e-9)
-    record = {"env_steps": steps, "wall_clock_s": wall, "env_steps_per_s": steps / wall,
-              "updates_per_s": float(last.get("updates", 0.0)) / wall, "wall_clock_per_100k_s": wall * 100_000 / max(steps, 1.0)}
+    record = {
+        "env_steps": steps,
+        "wall_clock_s": wall,
+        "env_steps_per_s": steps / wall,
+        "updates_per_s": float(last.get("updates", 0.0)) / wall,
+        "wall_clock_per_100k_s": wall * 100_000 / max(steps, 1.0),
+    }
     metrics = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").is_file() else []
     if metrics:
         record["peak_memory_mb"] = metrics[-1].get("charts/peak_memory_mb")
@@ -204,8 +246,16 @@ class NotStarted(Exception):
 class BenchRunner:
     """Schedules the not-yet-finished runs of a grid on ``jobs`` worker slots."""
 
-    def __init__(self, suite: Suite, paths: BenchPaths = BenchPaths(), jobs: int | None = None, sync_every: float = 60.0,
-                 latency_steps: int = 200, log: Callable[[str], None] = print, new_runs_until: float | None = None):
+    def __init__(
+        self,
+        suite: Suite,
+        paths: BenchPaths = BenchPaths(),
+        jobs: int | None = None,
+        sync_every: float = 60.0,
+        latency_steps: int = 200,
+        log: Callable[[str], None] = print,
+        new_runs_until: float | None = None,
+    ):
         self.suite, self.paths = suite, paths
         self.new_runs_until = new_runs_until  # time.time() after which only runs with a checkpoint are started
         self.jobs = max(1, jobs or os.cpu_count() or 1)
@@ -318,11 +368,17 @@ class BenchRunner:
         done = [run.key for run, status, _ in plan if status == "done"]
         elsewhere = [run.key for run, status, _ in plan if status == "running"]
         outcome: dict[str, list[str]] = {"skipped": done, "finished": [], "failed": [], "running elsewhere": elsewhere}
-        self.log(f"suite {self.suite.name}: {len(grid)} runs, {len(done)} already finished, {len(todo)} to run on {self.jobs} worker(s)"
-                 + (f"; {len(elsewhere)} running in another process: {', '.join(elsewhere)}" if elsewhere else ""))
+        self.log(
+            f"suite {self.suite.name}: {len(grid)} runs, {len(done)} already finished, {len(todo)} to run on {self.jobs} worker(s)"
+            + (f"; {len(elsewhere)} running in another process: {', '.join(elsewhere)}" if elsewhere else "")
+        )
         for run, status, _ in plan:  # a finished run whose throughput was never recorded (e.g. results copied by hand)
             run_dir = self.paths.run_dir(self.suite, run)
-            if status == "done" and not self.paths.throughput(self.suite, run).is_file() and (run_dir / "final").is_dir():
+            if (
+                status == "done"
+                and not self.paths.throughput(self.suite, run).is_file()
+                and (run_dir / "final").is_dir()
+            ):
                 self.record_throughput(run, run_dir, self.paths.log(self.suite, run))
         if not todo:
             return outcome
@@ -337,8 +393,14 @@ class BenchRunner:
             signal.signal(signal.SIGTERM, previous_handler)
         return outcome
 
-    def _schedule(self, todo: list[RunSpec], total: int, done: int, outcome: dict[str, list[str]],
-                  on_finished: Callable[[], None] | None) -> None:
+    def _schedule(
+        self,
+        todo: list[RunSpec],
+        total: int,
+        done: int,
+        outcome: dict[str, list[str]],
+        on_finished: Callable[[], None] | None,
+    ) -> None:
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=done, desc=f"bench {self.suite.name}", unit="run")
@@ -376,8 +438,11 @@ class BenchRunner:
                     run_dir = self.paths.run_dir(self.suite, run)
                     if (run_dir / "eval.jsonl").is_file():
                         sync_curve(run_dir, self.paths.curve(self.suite, run))
-                training = {futures[f].key: logged_step(self.paths.run_dir(self.suite, futures[f]))
-                            for f in pending if f.running()}
+                training = {
+                    futures[f].key: logged_step(self.paths.run_dir(self.suite, futures[f]))
+                    for f in pending
+                    if f.running()
+                }
                 bar.set_postfix_str(progress_text(training, self.suite.budget))
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

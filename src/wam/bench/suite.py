@@ -32,11 +32,38 @@ from pathlib import Path
 from wam.envs.registry import check_obs, get_suite, suggest
 
 #: ``wam train`` flags that only the suite may set, identically for every agent and task.
-PROTOCOL_FLAGS = ("--steps", "--seed", "--train-ratio", "--eval-every", "--eval-episodes", "--out", "--env", "--obs",
-                  "--threads", "--resume", "--progress", "--no-progress", "--num-envs", "--eval-envs")
+PROTOCOL_FLAGS = (
+    "--steps",
+    "--seed",
+    "--train-ratio",
+    "--eval-every",
+    "--eval-episodes",
+    "--out",
+    "--env",
+    "--obs",
+    "--threads",
+    "--resume",
+    "--progress",
+    "--no-progress",
+    "--num-envs",
+    "--eval-envs",
+)
 CLAIM_KINDS = ("success", "steps")
-_TOP_KEYS = ("name", "description", "budget", "eval_every", "eval_episodes", "train_ratio", "seeds", "thresholds",
-             "common_flags", "agents", "references", "tasks", "claims")
+_TOP_KEYS = (
+    "name",
+    "description",
+    "budget",
+    "eval_every",
+    "eval_episodes",
+    "train_ratio",
+    "seeds",
+    "thresholds",
+    "common_flags",
+    "agents",
+    "references",
+    "tasks",
+    "claims",
+)
 _REFERENCE_KEYS = ("flags", "train_ratio", "tasks")
 _TASK_KEYS = ("env", "obs", "flags", "name")
 _CLAIM_KEYS = ("kind", "text", "agent", "baseline", "task", "claimed", "threshold")
@@ -132,8 +159,10 @@ class Suite:
         for t in self.tasks:
             if t.name == name:
                 return t
-        raise SuiteError(f"suite {self.name!r} has no task {name!r}{suggest(name, [t.name for t in self.tasks])} "
-                         f"Tasks: {[t.name for t in self.tasks]}")
+        raise SuiteError(
+            f"suite {self.name!r} has no task {name!r}{suggest(name, [t.name for t in self.tasks])} "
+            f"Tasks: {[t.name for t in self.tasks]}"
+        )
 
 
 def _fail(where: str, message: str) -> SuiteError:
@@ -152,8 +181,11 @@ def _flags(where: str, value, owner: str) -> tuple[str, ...]:
     for flag in value:
         base = flag.split("=", 1)[0]
         if base in PROTOCOL_FLAGS:
-            raise _fail(where, f"{owner} sets {base}, which belongs to the matched protocol; set it at the top of the suite "
-                               f"(budget, seeds, train_ratio, eval_every, eval_episodes, tasks) so every agent gets the same value")
+            raise _fail(
+                where,
+                f"{owner} sets {base}, which belongs to the matched protocol; set it at the top of the suite "
+                f"(budget, seeds, train_ratio, eval_every, eval_episodes, tasks) so every agent gets the same value",
+            )
     return tuple(value)
 
 
@@ -178,7 +210,7 @@ def _task(where: str, data: dict) -> TaskSpec:
         raise _fail(where, f"env={env!r} must look like '<suite>/<task>', e.g. 'metaworld/reach-v3'")
     obs = data.get("obs", ["state"])
     if not isinstance(obs, list) or not obs or not all(isinstance(o, str) for o in obs):
-        raise _fail(where, f"obs={obs!r} must be a non-empty list of observation keys, e.g. [\"state\"]")
+        raise _fail(where, f'obs={obs!r} must be a non-empty list of observation keys, e.g. ["state"]')
     try:
         check_obs(get_suite(env.split("/", 1)[0]), tuple(obs))
     except ValueError as e:
@@ -206,9 +238,15 @@ def _claim(where: str, data: dict, agents: dict, tasks: list[TaskSpec]) -> Claim
     threshold = data.get("threshold")
     if threshold is not None and not 0.0 < float(threshold) <= 1.0:
         raise _fail(where, f"threshold={threshold!r} must be in (0, 1]")
-    return ClaimSpec(kind=kind, text=data["text"], agent=data["agent"], baseline=data["baseline"],
-                     claimed=_number(where, data, "claimed", float, -1e9), task=task,
-                     threshold=None if threshold is None else float(threshold))
+    return ClaimSpec(
+        kind=kind,
+        text=data["text"],
+        agent=data["agent"],
+        baseline=data["baseline"],
+        claimed=_number(where, data, "claimed", float, -1e9),
+        task=task,
+        threshold=None if threshold is None else float(threshold),
+    )
 
 
 def parse_suite(data: dict, where: str = "suite") -> Suite:
@@ -233,7 +271,9 @@ def parse_suite(data: dict, where: str = "suite") -> Suite:
     for label, table in data.get("references", {}).items():
         at = f"{where} [references] {label}"
         if not _NAME.match(label) or label in agents:
-            raise _fail(at, "a reference label must be letters, digits, '.', '_' or '-' and differ from every agent label")
+            raise _fail(
+                at, "a reference label must be letters, digits, '.', '_' or '-' and differ from every agent label"
+            )
         if not isinstance(table, dict):
             raise _fail(at, "must be a table: {flags = [...], train_ratio = N}")
         _unknown_keys(at, table, _REFERENCE_KEYS)
@@ -252,24 +292,37 @@ def parse_suite(data: dict, where: str = "suite") -> Suite:
     for label, names in reference_tasks.items():
         for task_name in names:
             if task_name not in {t.name for t in tasks}:
-                raise _fail(f"{where} [references] {label}", f"unknown task {task_name!r}{suggest(task_name, [t.name for t in tasks])}")
+                raise _fail(
+                    f"{where} [references] {label}",
+                    f"unknown task {task_name!r}{suggest(task_name, [t.name for t in tasks])}",
+                )
     thresholds = data.get("thresholds", [0.5])
-    if not isinstance(thresholds, list) or not thresholds or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1 for x in thresholds):
+    if (
+        not isinstance(thresholds, list)
+        or not thresholds
+        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1 for x in thresholds)
+    ):
         raise _fail(where, f"thresholds={thresholds!r} must be a non-empty list of success rates in (0, 1]")
     claims = data.get("claims", [])
     if not isinstance(claims, list):
         raise _fail(where, "claims must be an array of tables ([[claims]])")
     return Suite(
-        name=name, budget=budget, eval_every=eval_every,
+        name=name,
+        budget=budget,
+        eval_every=eval_every,
         eval_episodes=_number(where, data, "eval_episodes", int, 1),
         train_ratio=_number(where, data, "train_ratio", float, 1e-9),
-        seeds=_number(where, data, "seeds", int, 1), agents=agents, tasks=tuple(tasks),
+        seeds=_number(where, data, "seeds", int, 1),
+        agents=agents,
+        tasks=tuple(tasks),
         thresholds=tuple(float(x) for x in thresholds),
         common_flags=_flags(where, data.get("common_flags", []), "common_flags"),
-        claims=tuple(_claim(f"{where} [[claims]] #{i + 1}", c, {a: f for a, f in agents.items() if a not in references}, tasks)
-                     for i, c in enumerate(claims)),
-        references=references, reference_tasks=reference_tasks,
+        claims=tuple(
+            _claim(f"{where} [[claims]] #{i + 1}", c, {a: f for a, f in agents.items() if a not in references}, tasks)
+            for i, c in enumerate(claims)
+        ),
+        references=references,
+        reference_tasks=reference_tasks,
         description=str(data.get("description", "")),
     )
 

@@ -1,9 +1,9 @@
 """``wam bench SUITE``: run a pre-registered benchmark suite (resumably, several runs side by side) and write its report.
 
-    wam bench quick-state --dry-run                 # the grid, each run's status and command
-    wam bench quick-state --seeds 3 --jobs 2        # run what is not finished yet, then write benchmarks/RESULTS.md
-    wam bench quick-state --agents wam dreamerv3 --tasks metaworld-reach-v3
-    wam bench quick-state --report-only             # tables, plots and claims from the results on disk
+wam bench quick-state --dry-run                 # the grid, each run's status and command
+wam bench quick-state --seeds 3 --jobs 2        # run what is not finished yet, then write benchmarks/RESULTS.md
+wam bench quick-state --agents wam dreamerv3 --tasks metaworld-reach-v3
+wam bench quick-state --report-only             # tables, plots and claims from the results on disk
 """
 
 from __future__ import annotations
@@ -77,8 +77,13 @@ def _report_suites(current: Suite, args: BenchArgs) -> list[Suite]:
 def _write_report(suite: Suite, args: BenchArgs) -> Path:
     from wam.bench.report import write_report
 
-    return write_report(_report_suites(suite, args), args.results_dir, args.report, reps=args.bootstrap_reps,
-                        command=f"wam bench {suite.name} --report-only")
+    return write_report(
+        _report_suites(suite, args),
+        args.results_dir,
+        args.report,
+        reps=args.bootstrap_reps,
+        command=f"wam bench {suite.name} --report-only",
+    )
 
 
 def bench_cli(args: BenchArgs) -> dict[str, list[str]]:
@@ -87,13 +92,20 @@ def bench_cli(args: BenchArgs) -> dict[str, list[str]]:
 
     suite = load_suite(args.suite, args.suites_dir)
     grid = expand_grid(suite, args.seeds, tuple(args.agents), tuple(args.tasks))
-    runner = BenchRunner(suite, BenchPaths(Path(args.runs_dir), Path(args.results_dir)), jobs=args.jobs,
-                         sync_every=args.sync_every, latency_steps=args.latency_steps,
-                         new_runs_until=None if args.new_runs_for is None else time.time() + 60 * args.new_runs_for)
+    runner = BenchRunner(
+        suite,
+        BenchPaths(Path(args.runs_dir), Path(args.results_dir)),
+        jobs=args.jobs,
+        sync_every=args.sync_every,
+        latency_steps=args.latency_steps,
+        new_runs_until=None if args.new_runs_for is None else time.time() + 60 * args.new_runs_for,
+    )
     if args.dry_run:
         plan = runner.plan(grid)
-        print(f"suite {suite.name} ({suite.path}): {len(plan)} runs, {suite.budget:,} env steps each, train ratio "
-              f"{suite.train_ratio:g}, {runner.jobs} worker(s)")
+        print(
+            f"suite {suite.name} ({suite.path}): {len(plan)} runs, {suite.budget:,} env steps each, train ratio "
+            f"{suite.train_ratio:g}, {runner.jobs} worker(s)"
+        )
         for run, status, cmd in plan:
             print(f"{status:7s} {run.key}\n        {shlex.join(cmd)}")
         return {"skipped": [r.key for r, s, _ in plan if s == "done"], "finished": [], "failed": []}
@@ -103,13 +115,17 @@ def bench_cli(args: BenchArgs) -> dict[str, list[str]]:
             outcome = runner.run(grid, on_finished=lambda: _write_report(suite, args))
         except KeyboardInterrupt:
             _write_report(suite, args)
-            raise SystemExit(f"wam bench: interrupted; the runs were stopped and resume from their last checkpoint when "
-                             f"you run the same command again (report: {args.report})") from None
+            raise SystemExit(
+                f"wam bench: interrupted; the runs were stopped and resume from their last checkpoint when "
+                f"you run the same command again (report: {args.report})"
+            ) from None
     path = _write_report(suite, args)
     print(f"report: {path} (plots in {Path(args.results_dir) / suite.name})")
     if outcome.get("not started"):
         print(f"not started (--new-runs-for {args.new_runs_for:g} min had passed): {', '.join(outcome['not started'])}")
     if outcome["failed"]:
-        raise SystemExit(f"wam bench: {len(outcome['failed'])} run(s) failed: {', '.join(outcome['failed'])}; "
-                         f"their logs are in {Path(args.runs_dir) / suite.name / 'logs'}; run the same command again to retry")
+        raise SystemExit(
+            f"wam bench: {len(outcome['failed'])} run(s) failed: {', '.join(outcome['failed'])}; "
+            f"their logs are in {Path(args.runs_dir) / suite.name / 'logs'}; run the same command again to retry"
+        )
     return outcome

@@ -45,11 +45,15 @@ def _find_weights(path: Path) -> tuple[Path, dict]:
     candidates = [path, run_dir / "final", run_dir / "checkpoint" / "agent"]
     weights = next((c for c in candidates if (c / "model.safetensors").is_file()), None)
     if weights is None:
-        raise CheckpointError(f"no saved agent under {path}; expected a run folder with final/ or checkpoint/, or a save_pretrained folder")
+        raise CheckpointError(
+            f"no saved agent under {path}; expected a run folder with final/ or checkpoint/, or a save_pretrained folder"
+        )
     run_config = run_dir / "config.json"
     if not run_config.is_file():
-        raise CheckpointError(f"{run_dir} has no config.json telling which environment to evaluate on; pass the run "
-                              "folder that `wam train --out` wrote (it holds config.json next to final/ and checkpoint/)")
+        raise CheckpointError(
+            f"{run_dir} has no config.json telling which environment to evaluate on; pass the run "
+            "folder that `wam train --out` wrote (it holds config.json next to final/ and checkpoint/)"
+        )
     try:
         run = json.loads(run_config.read_text())
     except json.JSONDecodeError as e:
@@ -74,15 +78,21 @@ def eval_cli(args: EvalArgs) -> dict[str, float]:
     agent = load_agent(weights, device=str(resolve_device(args.device)))
     if args.plan:
         if agent.name != "wam" or agent.spec.discrete:
-            raise ValueError(f"--plan needs a WAM agent with box actions; {args.path} holds a {agent.name} agent"
-                             f"{' with discrete actions' if agent.spec.discrete else ''}")
+            raise ValueError(
+                f"--plan needs a WAM agent with box actions; {args.path} holds a {agent.name} agent"
+                f"{' with discrete actions' if agent.spec.discrete else ''}"
+            )
         agent.planner = args.mppi
     envs = make_vector(train_cfg.env_config(), args.envs, asynchronous=False)
     try:
-        summary = evaluate(agent, envs, args.episodes, seed=args.seed, deterministic=not args.stochastic, video=args.video).summary()
+        summary = evaluate(
+            agent, envs, args.episodes, seed=args.seed, deterministic=not args.stochastic, video=args.video
+        ).summary()
     finally:
         envs.close()
     policy = "stochastic" if args.stochastic else "deterministic"
-    print(f"{train_cfg.env}: success {summary['eval/success']:.0%}, return {summary['eval/return']:.1f} over {args.episodes} "
-          f"episodes ({policy} policy)")
+    print(
+        f"{train_cfg.env}: success {summary['eval/success']:.0%}, return {summary['eval/return']:.1f} over {args.episodes} "
+        f"episodes ({policy} policy)"
+    )
     return summary

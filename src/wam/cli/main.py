@@ -17,8 +17,12 @@ def main(argv: list[str] | None = None) -> None:
     from wam.cli.plot import PlotArgs, plot_cli
     from wam.cli.train import TrainArgs, train_cli
 
-    commands = {"train": (TrainArgs, train_cli), "eval": (EvalArgs, eval_cli), "plot": (PlotArgs, plot_cli),
-                "data collect": (CollectArgs, collect_cli)}
+    commands = {
+        "train": (TrainArgs, train_cli),
+        "eval": (EvalArgs, eval_cli),
+        "plot": (PlotArgs, plot_cli),
+        "data collect": (CollectArgs, collect_cli),
+    }
     try:
         from wam.cli.bench import BenchArgs, bench_cli
 
@@ -43,7 +47,15 @@ def main(argv: list[str] | None = None) -> None:
         if type(args) is cls:
             try:
                 fn(args)
-            except (ValueError, KeyError, FileExistsError, NoExpertError, DatasetError, CheckpointError, MissingSimulatorError) as e:
+            except (
+                ValueError,
+                KeyError,
+                FileExistsError,
+                NoExpertError,
+                DatasetError,
+                CheckpointError,
+                MissingSimulatorError,
+            ) as e:
                 # User errors: print the message, not a traceback (set WAM_DEBUG=1 to see it).
                 if os.environ.get("WAM_DEBUG"):
                     raise

@@ -52,8 +52,10 @@ def train_cli(args: TrainArgs) -> dict[str, float]:
         cfg, resume = replace(_load_run_config(Path(args.resume)), out=str(args.resume)), True
         if args.extend_to is not None:  # the trainer records the new budget in the run's config.json
             if args.extend_to < cfg.steps:
-                raise ValueError(f"--extend-to {args.extend_to} is below the run's budget of {cfg.steps} env steps; "
-                                 "a budget can only grow")
+                raise ValueError(
+                    f"--extend-to {args.extend_to} is below the run's budget of {cfg.steps} env steps; "
+                    "a budget can only grow"
+                )
             cfg = replace(cfg, steps=args.extend_to)
     else:
         cfg, resume = args.to_config(), False
@@ -64,8 +66,10 @@ def train_cli(args: TrainArgs) -> dict[str, float]:
         raise SystemExit(128 + e.signum) from None
     if not summary:  # a rank > 0 of a torchrun run: rank 0 evaluates and reports
         return summary
-    print(f"final: success {summary['eval/success']:.0%} return {summary['eval/return']:.1f} "
-          f"({summary['eval/episodes']:.0f} episodes, {summary['env_steps']:.0f} env steps) -> {cfg.out}")
+    print(
+        f"final: success {summary['eval/success']:.0%} return {summary['eval/return']:.1f} "
+        f"({summary['eval/episodes']:.0f} episodes, {summary['env_steps']:.0f} env steps) -> {cfg.out}"
+    )
     _plot_curves(Path(cfg.out))
     return summary
 
@@ -77,4 +81,7 @@ def _plot_curves(run_dir: Path) -> None:
     try:
         print(f"curves: {plot_runs([run_dir], run_dir / 'curves.png')}")
     except Exception as e:  # noqa: BLE001 — the run is complete; `wam plot` can retry
-        print(f"wam: could not plot the curves ({type(e).__name__}: {e}); retry with `wam plot {run_dir}`", file=sys.stderr)
+        print(
+            f"wam: could not plot the curves ({type(e).__name__}: {e}); retry with `wam plot {run_dir}`",
+            file=sys.stderr,
+        )

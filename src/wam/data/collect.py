@@ -68,7 +68,9 @@ class CollectConfig:
             raise ValueError(f"fps={self.fps} must be > 0")
         unknown = [k for k in self.obs_keys if k not in OBS_KEYS]
         if unknown or not self.obs_keys:
-            raise ValueError(f"obs={self.obs!r}: give comma-separated keys among {list(OBS_KEYS)}, e.g. 'proprio,rgb,depth'")
+            raise ValueError(
+                f"obs={self.obs!r}: give comma-separated keys among {list(OBS_KEYS)}, e.g. 'proprio,rgb,depth'"
+            )
 
     @property
     def obs_keys(self) -> tuple[str, ...]:
@@ -130,8 +132,13 @@ def perturb(action: np.ndarray, space: gym.Space, rng: np.random.Generator, nois
     return action
 
 
-def rollout(env: gym.Env, expert: Callable[[], np.ndarray], rng: np.random.Generator, noise: float = 0.0,
-            on_step: Callable[[], None] | None = None) -> tuple[dict[str, np.ndarray], str]:
+def rollout(
+    env: gym.Env,
+    expert: Callable[[], np.ndarray],
+    rng: np.random.Generator,
+    noise: float = 0.0,
+    on_step: Callable[[], None] | None = None,
+) -> tuple[dict[str, np.ndarray], str]:
     """Run one expert episode; returns its rows in the dataset step convention and its task string."""
     obs, info = env.reset()
     rows: dict[str, list] = {k: [v] for k, v in obs.items()}
@@ -180,9 +187,16 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
         expert = expert_of(env)
         fps = float(cfg.fps or env.metadata.get("render_fps") or DEFAULT_FPS)
         rng = np.random.default_rng(cfg.seed)
-        writer = LeRobotWriter(cfg.out, env.observation_space, env.action_space, fps, env_name=cfg.env,
-                               robot_type=ROBOT_TYPES.get(cfg.env.split("/", 1)[0]), rgb_lossless=cfg.rgb_lossless,
-                               overwrite=cfg.overwrite)
+        writer = LeRobotWriter(
+            cfg.out,
+            env.observation_space,
+            env.action_space,
+            fps,
+            env_name=cfg.env,
+            robot_type=ROBOT_TYPES.get(cfg.env.split("/", 1)[0]),
+            rgb_lossless=cfg.rgb_lossless,
+            overwrite=cfg.overwrite,
+        )
         bar = tqdm(total=cfg.episodes, unit="ep", desc=f"collect {cfg.env}", disable=not progress, dynamic_ncols=True)
         successes = frames = steps = 0
         start = shown = time.perf_counter()

@@ -33,7 +33,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from wam.constants import ACTION, DEPTH, IS_FIRST, IS_LAST, IS_TERMINAL, OBS_KEYS, PROPRIO, REWARD, RGB, STATE, SUCCESS, TASK
+from wam.constants import (
+    ACTION,
+    DEPTH,
+    IS_FIRST,
+    IS_LAST,
+    IS_TERMINAL,
+    OBS_KEYS,
+    PROPRIO,
+    REWARD,
+    RGB,
+    STATE,
+    SUCCESS,
+    TASK,
+)
 from wam.data import video as vid
 
 CODEBASE_VERSION = "v3.0"
@@ -51,8 +64,11 @@ VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.m
 
 #: Our observation keys -> LeRobot feature names.
 FEATURE_KEYS: dict[str, str] = {
-    RGB: "observation.images.rgb", DEPTH: "observation.images.depth", PROPRIO: "observation.proprio",
-    STATE: "observation.state", TASK: "observation.task",
+    RGB: "observation.images.rgb",
+    DEPTH: "observation.images.depth",
+    PROPRIO: "observation.proprio",
+    STATE: "observation.state",
+    TASK: "observation.task",
 }
 #: Per-step keys of the batch convention besides observations, stored under the same names.
 STEP_KEYS: tuple[str, ...] = (ACTION, REWARD, IS_FIRST, IS_LAST, IS_TERMINAL)
@@ -68,7 +84,9 @@ def _scalar(dtype: str) -> dict[str, Any]:
     return {"dtype": dtype, "shape": [1], "names": None}
 
 
-def build_features(obs_space: gym.spaces.Dict, action_space: gym.Space, fps: float, rgb_lossless: bool = False) -> dict[str, dict]:
+def build_features(
+    obs_space: gym.spaces.Dict, action_space: gym.Space, fps: float, rgb_lossless: bool = False
+) -> dict[str, dict]:
     """The ``features`` block of info.json for an environment's observation and action spaces."""
     feats: dict[str, dict] = {}
     for key, space in obs_space.spaces.items():
@@ -78,16 +96,28 @@ def build_features(obs_space: gym.spaces.Dict, action_space: gym.Space, fps: flo
         if key in (RGB, DEPTH):
             h, w, c = space.shape
             codec = vid.CODECS["depth" if key == DEPTH else ("rgb_lossless" if rgb_lossless else "rgb")]
-            info = {"video.fps": fps, "video.height": h, "video.width": w, "video.channels": c, "video.codec": codec.codec,
-                    "video.pix_fmt": codec.pix_fmt, "video.is_depth_map": key == DEPTH, "video.lossless": codec.lossless,
-                    "has_audio": False}
+            info = {
+                "video.fps": fps,
+                "video.height": h,
+                "video.width": w,
+                "video.channels": c,
+                "video.codec": codec.codec,
+                "video.pix_fmt": codec.pix_fmt,
+                "video.is_depth_map": key == DEPTH,
+                "video.lossless": codec.lossless,
+                "has_audio": False,
+            }
             if key == DEPTH:
                 info.update({"video.depth_unit": "mm", "video.depth_scale_m": vid.DEPTH_SCALE_M})
             feats[name] = {"dtype": "video", "shape": [h, w, c], "names": ["height", "width", "channels"], "info": info}
         elif key == TASK:
             feats[name] = _scalar("int64")
         else:
-            feats[name] = {"dtype": "float32", "shape": [int(space.shape[0])], "names": [f"{key}_{i}" for i in range(space.shape[0])]}
+            feats[name] = {
+                "dtype": "float32",
+                "shape": [int(space.shape[0])],
+                "names": [f"{key}_{i}" for i in range(space.shape[0])],
+            }
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         n = int(action_space.shape[0])
         feats[ACTION] = {"dtype": "float32", "shape": [n], "names": [f"action_{i}" for i in range(n)]}
@@ -95,9 +125,21 @@ def build_features(obs_space: gym.spaces.Dict, action_space: gym.Space, fps: flo
         feats[ACTION] = _scalar("int64")
     else:
         raise ValueError(f"can only store 1-d Box or Discrete actions, got {action_space}")
-    for name, dtype in [("next.reward", "float32"), ("next.done", "bool"), ("next.success", "bool"), (REWARD, "float32"),
-                        (IS_FIRST, "bool"), (IS_LAST, "bool"), (IS_TERMINAL, "bool"), (SUCCESS, "bool"), ("timestamp", "float32"),
-                        ("frame_index", "int64"), ("episode_index", "int64"), ("index", "int64"), ("task_index", "int64")]:
+    for name, dtype in [
+        ("next.reward", "float32"),
+        ("next.done", "bool"),
+        ("next.success", "bool"),
+        (REWARD, "float32"),
+        (IS_FIRST, "bool"),
+        (IS_LAST, "bool"),
+        (IS_TERMINAL, "bool"),
+        (SUCCESS, "bool"),
+        ("timestamp", "float32"),
+        ("frame_index", "int64"),
+        ("episode_index", "int64"),
+        ("index", "int64"),
+        ("task_index", "int64"),
+    ]:
         feats[name] = _scalar(dtype)
     for ft in feats.values():
         if ft["dtype"] != "video":
@@ -115,8 +157,15 @@ class _Stats:
         """Fold one episode's values of feature ``name`` (frames first; images per channel) into the running sums."""
         x = np.asarray(x, np.float64)
         x = x.reshape(len(x), -1, x.shape[-1]) if image else x.reshape(len(x), 1, -1)  # (frames, pixels, channels)
-        new = {"frames": len(x), "n": x.shape[0] * x.shape[1], "sum": x.sum((0, 1)), "sq": (x * x).sum((0, 1)),
-               "min": x.min((0, 1)), "max": x.max((0, 1)), "image": image}
+        new = {
+            "frames": len(x),
+            "n": x.shape[0] * x.shape[1],
+            "sum": x.sum((0, 1)),
+            "sq": (x * x).sum((0, 1)),
+            "min": x.min((0, 1)),
+            "max": x.max((0, 1)),
+            "image": image,
+        }
         old = self.acc.setdefault(name, new)
         if old is not new:
             for k in ("frames", "n", "sum", "sq"):
@@ -130,7 +179,10 @@ class _Stats:
             mean = a["sum"] / a["n"]
             std = np.sqrt(np.maximum(a["sq"] / a["n"] - mean * mean, 0.0))
             shape = (-1, 1, 1) if a["image"] else (-1,)
-            out[name] = {k: np.reshape(v, shape).tolist() for k, v in (("min", a["min"]), ("max", a["max"]), ("mean", mean), ("std", std))}
+            out[name] = {
+                k: np.reshape(v, shape).tolist()
+                for k, v in (("min", a["min"]), ("max", a["max"]), ("mean", mean), ("std", std))
+            }
             out[name]["count"] = [a["frames"]]  # LeRobot counts frames, also for images
         return out
 
@@ -150,10 +202,20 @@ def _column(x: np.ndarray, ft: dict) -> pa.Array:
 def _tasks_table(tasks: list[str]) -> pa.Table:
     # The pandas block makes ``pd.read_parquet`` return the task strings as an index named "task", as LeRobot expects.
     pandas_meta = {
-        "index_columns": ["task"], "column_indexes": [],
-        "columns": [{"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
-                    {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None}],
-        "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.2.0",
+        "index_columns": ["task"],
+        "column_indexes": [],
+        "columns": [
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
+            {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
+        ],
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": "2.2.0",
     }
     table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
     return table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()})
@@ -165,7 +227,9 @@ def check_output_dir(root: Path, overwrite: bool) -> None:
     if root.exists() and not root.is_dir():
         raise FileExistsError(f"{root} exists and is not a directory; choose another output path")
     if root.is_dir() and any(root.iterdir()) and not overwrite:
-        raise FileExistsError(f"{root} already exists and is not empty; pass overwrite=True (--overwrite) or choose another --out")
+        raise FileExistsError(
+            f"{root} already exists and is not empty; pass overwrite=True (--overwrite) or choose another --out"
+        )
 
 
 class LeRobotWriter:
@@ -176,9 +240,20 @@ class LeRobotWriter:
     last row), ``reward``, ``is_first``, ``is_last``, ``is_terminal`` and ``success`` (see the module docstring).
     """
 
-    def __init__(self, root: str | Path, obs_space: gym.spaces.Dict, action_space: gym.Space, fps: float, *, env_name: str = "",
-                 robot_type: str | None = None, rgb_lossless: bool = False, overwrite: bool = False,
-                 data_file_mb: float = DATA_FILE_MB, video_file_mb: float = VIDEO_FILE_MB):
+    def __init__(
+        self,
+        root: str | Path,
+        obs_space: gym.spaces.Dict,
+        action_space: gym.Space,
+        fps: float,
+        *,
+        env_name: str = "",
+        robot_type: str | None = None,
+        rgb_lossless: bool = False,
+        overwrite: bool = False,
+        data_file_mb: float = DATA_FILE_MB,
+        video_file_mb: float = VIDEO_FILE_MB,
+    ):
         self.root = Path(root)
         check_output_dir(self.root, overwrite)
         if fps <= 0:
@@ -192,7 +267,16 @@ class LeRobotWriter:
         self.image_keys = [k for k in self.obs_keys if k in (RGB, DEPTH)]
         self._kinds = {RGB: "rgb_lossless" if rgb_lossless else "rgb", DEPTH: "depth"}
         columns = [FEATURE_KEYS[k] for k in self.obs_keys if k not in self.image_keys] + list(STEP_KEYS) + [SUCCESS]
-        columns += ["next.reward", "next.done", "next.success", "timestamp", "frame_index", "episode_index", "index", "task_index"]
+        columns += [
+            "next.reward",
+            "next.done",
+            "next.success",
+            "timestamp",
+            "frame_index",
+            "episode_index",
+            "index",
+            "task_index",
+        ]
         self._schema = pa.schema([(name, _arrow_type(self.features[name])) for name in columns])
         self._tmp = self.root.parent / f".{self.root.name}.partial-{os.getpid()}"
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -238,7 +322,9 @@ class LeRobotWriter:
             ft = self.features[FEATURE_KEYS.get(key, key)]
             want = (n,) if ft["shape"] == [1] else (n, *ft["shape"])
             if np.shape(steps[key]) != want:
-                raise ValueError(f"episode[{key!r}] has shape {np.shape(steps[key])}, expected {want} from the spaces given to the writer")
+                raise ValueError(
+                    f"episode[{key!r}] has shape {np.shape(steps[key])}, expected {want} from the spaces given to the writer"
+                )
         return n
 
     def add_episode(self, steps: Mapping[str, np.ndarray], task: str) -> None:
@@ -250,7 +336,9 @@ class LeRobotWriter:
         task_index = self._tasks.setdefault(task, len(self._tasks))
         reward = np.asarray(steps[REWARD], np.float32)
         success = np.asarray(steps[SUCCESS], bool)
-        cols: dict[str, np.ndarray] = {FEATURE_KEYS[k]: np.asarray(steps[k]) for k in self.obs_keys if k not in self.image_keys}
+        cols: dict[str, np.ndarray] = {
+            FEATURE_KEYS[k]: np.asarray(steps[k]) for k in self.obs_keys if k not in self.image_keys
+        }
         cols.update({k: np.asarray(steps[k]) for k in STEP_KEYS + (SUCCESS,)})
         cols["next.reward"] = np.append(reward[1:], np.float32(0))
         cols["next.done"] = np.append(np.asarray(steps[IS_LAST], bool)[1:], True)
@@ -264,8 +352,13 @@ class LeRobotWriter:
         self._data.write_table(table)
         self._data_bytes += table.nbytes
         row: dict[str, Any] = {
-            "episode_index": ep, "tasks": [task], "length": n, "data/chunk_index": self._chunk, "data/file_index": self._file,
-            "dataset_from_index": start, "dataset_to_index": start + n,
+            "episode_index": ep,
+            "tasks": [task],
+            "length": n,
+            "data/chunk_index": self._chunk,
+            "data/file_index": self._file,
+            "dataset_from_index": start,
+            "dataset_to_index": start + n,
         }
         for key in self.image_keys:
             name, writer = FEATURE_KEYS[key], self._videos[key]
@@ -276,13 +369,21 @@ class LeRobotWriter:
             row[f"videos/{name}/to_timestamp"] = writer.frames / self.fps
             # Image stats as LeRobot keeps them: RGB scaled to [0, 1]; depth in metres (as stored, to the mm).
             self._stats.add(name, vid.mm_to_depth(frames) if key == DEPTH else frames / 255.0, image=True)
-        row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0, SUCCESS: bool(success.any()),
-                    "return": float(reward.sum(dtype=np.float64))})
+        row.update(
+            {
+                "meta/episodes/chunk_index": 0,
+                "meta/episodes/file_index": 0,
+                SUCCESS: bool(success.any()),
+                "return": float(reward.sum(dtype=np.float64)),
+            }
+        )
         for name, x in cols.items():
             self._stats.add(name, np.asarray(x, np.float64))
         self._episodes.append(row)
         self.total_frames += n
-        too_big = self._data_bytes > self.data_file_mb * _MB or any(v.size_bytes() > self.video_file_mb * _MB for v in self._videos.values())
+        too_big = self._data_bytes > self.data_file_mb * _MB or any(
+            v.size_bytes() > self.video_file_mb * _MB for v in self._videos.values()
+        )
         if too_big:
             self._close_files()
             self._file += 1
@@ -295,7 +396,9 @@ class LeRobotWriter:
         self._data, self._data_bytes = pq.ParquetWriter(path, self._schema), 0
         for key in self.image_keys:
             h, w, _ = self.features[FEATURE_KEYS[key]]["shape"]
-            vpath = self._tmp / VIDEO_PATH.format(video_key=FEATURE_KEYS[key], chunk_index=self._chunk, file_index=self._file)
+            vpath = self._tmp / VIDEO_PATH.format(
+                video_key=FEATURE_KEYS[key], chunk_index=self._chunk, file_index=self._file
+            )
             self._videos[key] = vid.VideoWriter(vpath, self._kinds[key], h, w, self.fps)
 
     def _close_files(self) -> None:
@@ -338,14 +441,26 @@ class LeRobotWriter:
     def _info(self) -> dict[str, Any]:
         n = len(self._episodes)
         return {
-            "codebase_version": CODEBASE_VERSION, "robot_type": self.robot_type, "total_episodes": n,
-            "total_frames": self.total_frames, "total_tasks": len(self._tasks), "chunks_size": CHUNKS_SIZE,
-            "data_files_size_in_mb": self.data_file_mb, "video_files_size_in_mb": self.video_file_mb, "fps": self.fps,
-            "splits": {"train": f"0:{n}"}, "data_path": DATA_PATH, "video_path": VIDEO_PATH if self.image_keys else None,
+            "codebase_version": CODEBASE_VERSION,
+            "robot_type": self.robot_type,
+            "total_episodes": n,
+            "total_frames": self.total_frames,
+            "total_tasks": len(self._tasks),
+            "chunks_size": CHUNKS_SIZE,
+            "data_files_size_in_mb": self.data_file_mb,
+            "video_files_size_in_mb": self.video_file_mb,
+            "fps": self.fps,
+            "splits": {"train": f"0:{n}"},
+            "data_path": DATA_PATH,
+            "video_path": VIDEO_PATH if self.image_keys else None,
             "features": self.features,
-            "wam": {"format_version": WAM_FORMAT_VERSION, "env": self.env_name, "obs_keys": self.obs_keys,
-                    "step_convention": "row t: obs_t, action taken at obs_t (zeros on the final row), reward received on "
-                                       "arriving at obs_t; next.* columns are LeRobot's view shifted by one row"},
+            "wam": {
+                "format_version": WAM_FORMAT_VERSION,
+                "env": self.env_name,
+                "obs_keys": self.obs_keys,
+                "step_convention": "row t: obs_t, action taken at obs_t (zeros on the final row), reward received on "
+                "arriving at obs_t; next.* columns are LeRobot's view shifted by one row",
+            },
         }
 
 
@@ -358,15 +473,19 @@ def read_info(root: str | Path) -> dict[str, Any]:
     if not path.is_file():
         partial = sorted(root.parent.glob(f".{root.name}.partial-*"))
         hint = f"; an unfinished collection left {partial[0]}, delete it and collect again" if partial else ""
-        raise DatasetError(f"{root} has no {INFO_PATH}: it is not a LeRobot dataset, or its writing never finished{hint}")
+        raise DatasetError(
+            f"{root} has no {INFO_PATH}: it is not a LeRobot dataset, or its writing never finished{hint}"
+        )
     try:
         info = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DatasetError(f"{path} is not valid JSON ({e}); the dataset is corrupt, collect it again") from e
     version = info.get("codebase_version") if isinstance(info, dict) else None
     if version != CODEBASE_VERSION:
-        raise DatasetError(f"{root} is a LeRobot {version!r} dataset; wam reads {CODEBASE_VERSION} "
-                           "(convert older ones with lerobot's convert_dataset_v21_to_v30)")
+        raise DatasetError(
+            f"{root} is a LeRobot {version!r} dataset; wam reads {CODEBASE_VERSION} "
+            "(convert older ones with lerobot's convert_dataset_v21_to_v30)"
+        )
     missing = [k for k in ("fps", "features", "total_frames", "total_episodes", "data_path") if k not in info]
     if missing:
         raise DatasetError(f"{path} lacks {missing}; the dataset is corrupt, collect it again")

@@ -68,7 +68,9 @@ class Replay:
         for key, arr in self.data.items():
             value = np.asarray(step[key])
             if value.shape[0] != self.num_envs:
-                raise ValueError(f"replay step {key!r} has leading dim {value.shape[0]}, expected num_envs={self.num_envs}")
+                raise ValueError(
+                    f"replay step {key!r} has leading dim {value.shape[0]}, expected num_envs={self.num_envs}"
+                )
             arr[envs, self.head] = value
         self.head = (self.head + 1) % self.per_env
         self.count = np.minimum(self.count + 1, self.per_env)
@@ -107,8 +109,12 @@ class Replay:
         arrays = {k: np.ascontiguousarray(v[:, :rows]) for k, v in self.data.items()}
         arrays = {k: (v.view(np.uint8) if v.dtype == bool else v) for k, v in arrays.items()}
         atomic_write_bytes(directory / "replay.safetensors", save(arrays))
-        meta = {"head": self.head.tolist(), "count": self.count.tolist(), "per_env": self.per_env,
-                "rng": self.rng.bit_generator.state}
+        meta = {
+            "head": self.head.tolist(),
+            "count": self.count.tolist(),
+            "per_env": self.per_env,
+            "rng": self.rng.bit_generator.state,
+        }
         atomic_write_bytes(directory / "replay.json", json.dumps(meta).encode())
 
     def load(self, directory: str | Path) -> None:
@@ -120,19 +126,27 @@ class Replay:
             arrays = load_file(str(directory / "replay.safetensors"))
             meta = json.loads((directory / "replay.json").read_text())
         except (OSError, ValueError) as e:
-            raise CheckpointError(f"cannot read replay from {directory} ({e}); resume without it or start a new run") from e
+            raise CheckpointError(
+                f"cannot read replay from {directory} ({e}); resume without it or start a new run"
+            ) from e
         for key, arr in self.data.items():
             saved = arrays.get(key)
             # Rows [0, n) of each env's ring are stored, the rest were never written. Checkpoints written before the
             # ring's size was recorded stored every row, so their row count is the size.
             per_env = meta.get("per_env", None if saved is None else saved.shape[1])
-            if saved is None or saved.shape[:1] + saved.shape[2:] != arr.shape[:1] + arr.shape[2:] or per_env != self.per_env:
+            if (
+                saved is None
+                or saved.shape[:1] + saved.shape[2:] != arr.shape[:1] + arr.shape[2:]
+                or per_env != self.per_env
+            ):
                 raise CheckpointError(f"replay in {directory} does not match this run's spec/capacity (key {key!r})")
             arr[:, : saved.shape[1]] = saved.view(bool) if arr.dtype == bool else saved
-            arr[:, saved.shape[1]:] = 0
+            arr[:, saved.shape[1] :] = 0
         head, count = np.asarray(meta["head"]), np.asarray(meta["count"])
         stored = min(a.shape[1] for a in arrays.values()) if arrays else 0
         if head.shape != (self.num_envs,) or count.shape != (self.num_envs,) or int(count.max()) > stored:
-            raise CheckpointError(f"replay in {directory} is inconsistent (pointers {meta['count']} for {stored} stored rows)")
+            raise CheckpointError(
+                f"replay in {directory} is inconsistent (pointers {meta['count']} for {stored} stored rows)"
+            )
         self.head, self.count = head, count
         self.rng.bit_generator.state = meta["rng"]

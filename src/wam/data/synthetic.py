@@ -7,7 +7,9 @@ import torch
 from wam.agents.spec import EnvSpec
 
 
-def random_batch(spec: EnvSpec, B: int = 2, T: int = 6, seed: int = 0, pad_from: int | None = None) -> dict[str, torch.Tensor]:
+def random_batch(
+    spec: EnvSpec, B: int = 2, T: int = 6, seed: int = 0, pad_from: int | None = None
+) -> dict[str, torch.Tensor]:
     """A random but well-formed replay batch (B, T, ...); ``pad_from`` ends the episodes at that step (one
     terminal, the others truncated) and masks the steps after it."""
     g = torch.Generator().manual_seed(seed)
@@ -33,5 +35,5 @@ def random_batch(spec: EnvSpec, B: int = 2, T: int = 6, seed: int = 0, pad_from:
     if pad_from is not None:
         batch["is_last"][:, pad_from] = True
         batch["is_terminal"][0, pad_from] = True
-        batch["mask"][:, pad_from + 1:] = False
+        batch["mask"][:, pad_from + 1 :] = False
     return batch

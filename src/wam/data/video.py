@@ -76,8 +76,15 @@ class VideoWriter:
         self.path, self.shape, self.frames = Path(path), (height, width, self.codec.channels), 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._gen = imageio_ffmpeg.write_frames(
-            str(self.path), (width, height), pix_fmt_in=self.codec.pix_fmt_in, pix_fmt_out=self.codec.pix_fmt,
-            codec=self.codec.codec, fps=fps, quality=None, macro_block_size=1, ffmpeg_log_level="error",
+            str(self.path),
+            (width, height),
+            pix_fmt_in=self.codec.pix_fmt_in,
+            pix_fmt_out=self.codec.pix_fmt,
+            codec=self.codec.codec,
+            fps=fps,
+            quality=None,
+            macro_block_size=1,
+            ffmpeg_log_level="error",
             output_params=list(self.codec.params),
         )
         self._gen.send(None)
@@ -85,7 +92,9 @@ class VideoWriter:
     def append(self, frames: np.ndarray) -> None:
         """Write a block of frames (N, H, W, C) of the codec's dtype."""
         if frames.shape[1:] != self.shape or frames.dtype != np.dtype(self.codec.dtype):
-            raise ValueError(f"{self.path.name}: expected frames (N, {self.shape}) {self.codec.dtype}, got {frames.shape} {frames.dtype}")
+            raise ValueError(
+                f"{self.path.name}: expected frames (N, {self.shape}) {self.codec.dtype}, got {frames.shape} {frames.dtype}"
+            )
         # ffmpeg reads the raw pixels; gray16le needs little-endian bytes whatever the host.
         self._gen.send(np.ascontiguousarray(frames, dtype=np.dtype(self.codec.dtype).newbyteorder("<")).tobytes())
         self.frames += len(frames)
@@ -106,8 +115,9 @@ def decode(path: Path, kind: str) -> np.ndarray:
     codec = CODECS[kind]
     itemsize = np.dtype(codec.dtype).itemsize
     # passthrough: one output frame per stored frame, never duplicated or dropped to fit a frame rate.
-    gen = imageio_ffmpeg.read_frames(str(path), pix_fmt=codec.pix_fmt_in, bpp=codec.channels * itemsize,
-                                     output_params=["-fps_mode", "passthrough"])
+    gen = imageio_ffmpeg.read_frames(
+        str(path), pix_fmt=codec.pix_fmt_in, bpp=codec.channels * itemsize, output_params=["-fps_mode", "passthrough"]
+    )
     meta = next(gen)
     width, height = meta["size"]
     raw = b"".join(gen)

@@ -31,7 +31,9 @@ def make_from_config(cfg: EnvConfig) -> gym.Env:
     return env
 
 
-def make(name: str, obs: tuple[str, ...] | list[str] | str = ("state",), image_size: int = 64, seed: int = 0, **kwargs) -> gym.Env:
+def make(
+    name: str, obs: tuple[str, ...] | list[str] | str = ("state",), image_size: int = 64, seed: int = 0, **kwargs
+) -> gym.Env:
     """Build one environment by name, e.g. ``make("metaworld/reach-v3", obs=("proprio", "rgb"))``.
 
     Extra keyword arguments are :class:`EnvConfig` fields (``action_repeat``, ``camera``, ...).

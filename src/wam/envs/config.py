@@ -50,7 +50,9 @@ class EnvConfig:
         if self.reward_type not in ("dense", "sparse"):
             raise ValueError(f"reward_type={self.reward_type!r}; use 'dense' or 'sparse'")
         if "/" not in self.name:
-            raise ValueError(f"environment name {self.name!r} must look like '<suite>/<task>', e.g. 'metaworld/reach-v3'")
+            raise ValueError(
+                f"environment name {self.name!r} must look like '<suite>/<task>', e.g. 'metaworld/reach-v3'"
+            )
 
     @property
     def suite(self) -> str:

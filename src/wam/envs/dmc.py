@@ -76,14 +76,19 @@ class DMCEnv(gym.Env):
         self.cfg = cfg
         self.domain, self.task_name = names[cfg.task]
         # The episode length is ours to enforce (it depends on action repeat), so dm_control's clock never stops.
-        self._env = _suite().load(self.domain, self.task_name, task_kwargs={"random": cfg.seed, "time_limit": float("inf")})
+        self._env = _suite().load(
+            self.domain, self.task_name, task_kwargs={"random": cfg.seed, "time_limit": float("inf")}
+        )
         # Per instance: the control rate differs between domains (e.g. 100 Hz cartpole, 40 Hz walker).
         self.metadata = {"render_modes": ["rgb_array"], "render_fps": 1.0 / self._env.control_timestep()}
         physics = self._env.physics
         self._camera_id = self._camera(cfg.camera, physics)
         needs_camera = RGB in cfg.obs or DEPTH in cfg.obs
-        self._cam = (MujocoCamera(physics.model.ptr, physics.data.ptr, self._camera_id, cfg.image_size, antialias=cfg.antialias)
-                     if needs_camera else None)
+        self._cam = (
+            MujocoCamera(physics.model.ptr, physics.data.ptr, self._camera_id, cfg.image_size, antialias=cfg.antialias)
+            if needs_camera
+            else None
+        )
         self._render_cam: MujocoCamera | None = None
         self._horizon = EPISODE_STEPS if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.action_repeat
         self._steps = 0

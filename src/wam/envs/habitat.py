@@ -115,7 +115,9 @@ class HabitatPointNavEnv(gym.Env):
         }
         self._sim = hs.Simulator(hs.Configuration(sim_cfg, [agent_cfg]))
         if not self._sim.pathfinder.is_loaded:
-            raise RuntimeError(f"scene {sim_cfg.scene_id!r} has no navmesh; PointNav needs one (a .navmesh beside the .glb)")
+            raise RuntimeError(
+                f"scene {sim_cfg.scene_id!r} has no navmesh; PointNav needs one (a .navmesh beside the .glb)"
+            )
         self.action_space = gym.spaces.Discrete(len(ACTIONS))
         self.observation_space = dict_obs_space(cfg.obs, cfg.image_size, {PROPRIO: PROPRIO_DIM})
         self._goal = np.zeros(3)
@@ -161,7 +163,9 @@ class HabitatPointNavEnv(gym.Env):
             if key == RGB:
                 out[key] = np.ascontiguousarray(raw[RGB][..., :3], dtype=np.uint8)  # sensor gives RGBA
             elif key == DEPTH:
-                out[key] = np.clip(raw[DEPTH], DEPTH_MIN_M, DEPTH_MAX_M).astype(np.float32).reshape(*raw[DEPTH].shape[:2], 1)
+                out[key] = (
+                    np.clip(raw[DEPTH], DEPTH_MIN_M, DEPTH_MAX_M).astype(np.float32).reshape(*raw[DEPTH].shape[:2], 1)
+                )
             elif key == PROPRIO:
                 out[key] = self._pointgoal()
         return out
@@ -180,7 +184,10 @@ class HabitatPointNavEnv(gym.Env):
         self._sim.get_agent(0).set_state(state)
         self._t = 0
         self._last_distance = self._geodesic(start, self._goal)
-        return self._observe(self._sim.get_sensor_observations()), {SUCCESS: False, "distance_to_goal": self._last_distance}
+        return self._observe(self._sim.get_sensor_observations()), {
+            SUCCESS: False,
+            "distance_to_goal": self._last_distance,
+        }
 
     def step(self, action):
         """Apply one action; returns (observation dict, reward, terminated, truncated, info)."""
@@ -193,7 +200,9 @@ class HabitatPointNavEnv(gym.Env):
         position = np.asarray(self._sim.get_agent(0).get_state().position, dtype=np.float64)
         distance = self._geodesic(position, self._goal)
         success = name == "stop" and distance <= SUCCESS_DISTANCE_M
-        progress = self._last_distance - distance if math.isfinite(distance) and math.isfinite(self._last_distance) else 0.0
+        progress = (
+            self._last_distance - distance if math.isfinite(distance) and math.isfinite(self._last_distance) else 0.0
+        )
         reward = progress + SLACK_REWARD + (SUCCESS_REWARD if success else 0.0)
         self._last_distance = distance
         info = {SUCCESS: success, "distance_to_goal": distance}

@@ -59,12 +59,22 @@ class MetaWorldEnv(gym.Env):
             self._envs.append(env)
             self._goals.append([t for t in bench.train_tasks if t.env_name == name])
             if needs_camera:
-                self._cameras.append(MujocoCamera(env.model, env.data, camera, cfg.image_size, flip=camera in _FLIPPED_CAMERAS,
-                                                  antialias=cfg.antialias))
+                self._cameras.append(
+                    MujocoCamera(
+                        env.model,
+                        env.data,
+                        camera,
+                        cfg.image_size,
+                        flip=camera in _FLIPPED_CAMERAS,
+                        antialias=cfg.antialias,
+                    )
+                )
         self._render_camera: MujocoCamera | None = None
         self._active = 0
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
-        self.observation_space = dict_obs_space(cfg.obs, cfg.image_size, {PROPRIO: PROPRIO_DIM, STATE: STATE_DIM}, len(self.task_names))
+        self.observation_space = dict_obs_space(
+            cfg.obs, cfg.image_size, {PROPRIO: PROPRIO_DIM, STATE: STATE_DIM}, len(self.task_names)
+        )
         self._last_state = np.zeros(STATE_DIM)
 
     @property
@@ -119,7 +129,9 @@ class MetaWorldEnv(gym.Env):
         """A 256×256 RGB view for videos, from the observation camera."""
         if self._render_camera is None or self._render_camera.model is not self.sim.model:
             camera = self.cfg.camera or DEFAULT_CAMERA
-            self._render_camera = MujocoCamera(self.sim.model, self.sim.data, camera, 256, flip=camera in _FLIPPED_CAMERAS)
+            self._render_camera = MujocoCamera(
+                self.sim.model, self.sim.data, camera, 256, flip=camera in _FLIPPED_CAMERAS
+            )
         return self._render_camera.rgb()
 
     def close(self) -> None:

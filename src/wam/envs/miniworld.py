@@ -47,9 +47,25 @@ INSTALL_HINT = "pip install 'miniworld==2.1.0' 'pyglet==1.5.31'"
 #: MiniWorld 2.1 goal-reaching tasks; hard-coded because listing them by importing miniworld would open an
 #: OpenGL context in the calling process, the very thing the child process is there to avoid.
 TASKS: tuple[str, ...] = (
-    "FourRooms", "Hallway", "Maze", "MazeS2", "MazeS3", "MazeS3Fast", "OneRoom", "OneRoomS6", "OneRoomS6Fast",
-    "PickupObjects", "PutNext", "Sidewalk", "TMaze", "TMazeLeft", "TMazeRight", "WallGap", "YMaze",
-    "YMazeLeft", "YMazeRight",
+    "FourRooms",
+    "Hallway",
+    "Maze",
+    "MazeS2",
+    "MazeS3",
+    "MazeS3Fast",
+    "OneRoom",
+    "OneRoomS6",
+    "OneRoomS6Fast",
+    "PickupObjects",
+    "PutNext",
+    "Sidewalk",
+    "TMaze",
+    "TMazeLeft",
+    "TMazeRight",
+    "WallGap",
+    "YMaze",
+    "YMazeLeft",
+    "YMazeRight",
 )
 PROPRIO_DIM = 4
 # MiniWorld's render_obs hard-codes these clipping planes; the depth buffer is decoded with the same values.
@@ -95,8 +111,12 @@ class MiniWorldEnv(gym.Env):
         size = cfg.image_size
         # MiniWorld's human view framebuffer doubles as our 256×256 top-down render() target.
         self._env = gym.make(
-            f"MiniWorld-{cfg.task}-v0", obs_width=size, obs_height=size, window_width=_RENDER_SIZE,
-            window_height=_RENDER_SIZE, disable_env_checker=True,
+            f"MiniWorld-{cfg.task}-v0",
+            obs_width=size,
+            obs_height=size,
+            window_width=_RENDER_SIZE,
+            window_height=_RENDER_SIZE,
+            disable_env_checker=True,
         ).unwrapped
         if cfg.max_episode_steps is not None:
             # Set after construction: several tasks pass their own max_episode_steps to the base class.
@@ -237,8 +257,9 @@ class SubprocessEnv(gym.Env):
             self._proc.join(timeout=1.0)
             hint = (
                 " (its stderr shows why; a script that builds environments must guard its entry point with"
-                " `if __name__ == \"__main__\":`, because spawned processes re-import the main module)"
-                if method == "build" else ""
+                ' `if __name__ == "__main__":`, because spawned processes re-import the main module)'
+                if method == "build"
+                else ""
             )
             raise RuntimeError(
                 f"{self.cfg.name} worker (pid {self._proc.pid}) died during {method!r}, exit code {self._proc.exitcode}{hint}"

@@ -99,9 +99,16 @@ class PyBulletCamera:
 
         self._p, self.client, self.pose, self.size = pybullet, client, pose, size
         self.view = client.computeViewMatrixFromYawPitchRoll(
-            cameraTargetPosition=pose.target, distance=pose.distance, yaw=pose.yaw, pitch=pose.pitch, roll=0.0, upAxisIndex=2
+            cameraTargetPosition=pose.target,
+            distance=pose.distance,
+            yaw=pose.yaw,
+            pitch=pose.pitch,
+            roll=0.0,
+            upAxisIndex=2,
         )
-        self.projection = client.computeProjectionMatrixFOV(fov=pose.fov, aspect=1.0, nearVal=pose.near, farVal=pose.far)
+        self.projection = client.computeProjectionMatrixFOV(
+            fov=pose.fov, aspect=1.0, nearVal=pose.near, farVal=pose.far
+        )
 
     def render(self) -> tuple[np.ndarray, np.ndarray]:
         """Current ``(rgb, depth)``; row 0 is the top of the image."""
@@ -197,7 +204,9 @@ def _carry(hand: np.ndarray, block: np.ndarray, goal: np.ndarray) -> np.ndarray:
     return _move(hand, target + (hand - block), grip=-1.0)
 
 
-def stack_action(hand: np.ndarray, width: float, bottom: np.ndarray, top: np.ndarray, goal_bottom: np.ndarray, goal_top: np.ndarray) -> np.ndarray:
+def stack_action(
+    hand: np.ndarray, width: float, bottom: np.ndarray, top: np.ndarray, goal_bottom: np.ndarray, goal_top: np.ndarray
+) -> np.ndarray:
     """One step of the scripted stacker: clear the top block out of the way if needed, place the bottom block, stack."""
     if np.linalg.norm(bottom - goal_bottom) < _PLACED_TOL:
         # Stack on where the base block really is: a stable tower is within panda-gym's 10 cm tolerance.
@@ -262,14 +271,18 @@ class PandaEnv(gym.Env):
             raise ValueError(f"unknown panda camera {camera!r}; valid cameras are {sorted(CAMERAS)}")
         envs = _panda_gym()
         self.cfg, self.task_spec = cfg, TASKS[cfg.task]
-        self._env = getattr(envs, self.task_spec.env_class)(render_mode="rgb_array", reward_type=cfg.reward_type, control_type="ee", renderer="Tiny")
+        self._env = getattr(envs, self.task_spec.env_class)(
+            render_mode="rgb_array", reward_type=cfg.reward_type, control_type="ee", renderer="Tiny"
+        )
         # Per instance: the frame rate is the control rate (panda-gym writes it into a shared class dict instead).
         self.metadata = {"render_modes": ["rgb_array"], "render_fps": 1.0 / self._env.sim.dt}
         client = self._env.sim.physics_client
         _make_goal_markers_pale(client)
         self._camera = PyBulletCamera(client, CAMERAS[camera], cfg.image_size) if {RGB, DEPTH} & set(cfg.obs) else None
         self._render_camera: PyBulletCamera | None = None
-        self._horizon = self.task_spec.horizon if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.action_repeat
+        self._horizon = (
+            self.task_spec.horizon if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.action_repeat
+        )
         self._steps = 0
         self._last: dict[str, np.ndarray] | None = None
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
@@ -290,7 +303,9 @@ class PandaEnv(gym.Env):
             elif key == PROPRIO:
                 out[key] = raw["observation"][:PROPRIO_DIM].astype(np.float32)
             elif key == STATE:
-                out[key] = np.concatenate([raw["observation"], raw["achieved_goal"], raw["desired_goal"]]).astype(np.float32)
+                out[key] = np.concatenate([raw["observation"], raw["achieved_goal"], raw["desired_goal"]]).astype(
+                    np.float32
+                )
         return out
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

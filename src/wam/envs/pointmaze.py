@@ -97,8 +97,9 @@ class PointMazeEnv(gym.Env):
         self._render_camera: MujocoCamera | None = None
         if RGB in cfg.obs or DEPTH in cfg.obs:
             model.vis.global_.fovy = _TOPDOWN_FOVY_DEG
-            self._camera = MujocoCamera(model, self._env.data, _topdown_camera(self._env.maze), cfg.image_size,
-                                        antialias=cfg.antialias)
+            self._camera = MujocoCamera(
+                model, self._env.data, _topdown_camera(self._env.maze), cfg.image_size, antialias=cfg.antialias
+            )
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.observation_space = dict_obs_space(cfg.obs, cfg.image_size, {PROPRIO: PROPRIO_DIM, STATE: STATE_DIM})
 
@@ -117,7 +118,9 @@ class PointMazeEnv(gym.Env):
             elif key == PROPRIO:
                 out[key] = raw["observation"].astype(np.float32)
             elif key == STATE:
-                out[key] = np.concatenate([raw["observation"], raw["achieved_goal"], raw["desired_goal"]]).astype(np.float32)
+                out[key] = np.concatenate([raw["observation"], raw["achieved_goal"], raw["desired_goal"]]).astype(
+                    np.float32
+                )
         return out
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -142,7 +145,9 @@ class PointMazeEnv(gym.Env):
         """A 256×256 top-down RGB view for videos."""
         if self._render_camera is None:
             self._env.model.vis.global_.fovy = _TOPDOWN_FOVY_DEG
-            self._render_camera = MujocoCamera(self._env.model, self._env.data, _topdown_camera(self._env.maze), _RENDER_SIZE)
+            self._render_camera = MujocoCamera(
+                self._env.model, self._env.data, _topdown_camera(self._env.maze), _RENDER_SIZE
+            )
         return self._render_camera.rgb()
 
     def close(self) -> None:

@@ -45,7 +45,12 @@ class Suite:
 SUITES: dict[str, Suite] = {
     s.name: s
     for s in (
-        Suite("metaworld", "metaworld", ("rgb", "depth", "proprio", "state", "task"), "MetaWorld v3 manipulation, 50 tasks + mt10"),
+        Suite(
+            "metaworld",
+            "metaworld",
+            ("rgb", "depth", "proprio", "state", "task"),
+            "MetaWorld v3 manipulation, 50 tasks + mt10",
+        ),
         Suite("panda", "panda", ("rgb", "depth", "proprio", "state"), "panda-gym block stacking / pick-and-place"),
         Suite("dmc", "dmc", ("rgb", "depth", "proprio", "state"), "DeepMind Control Suite"),
         Suite("miniworld", "miniworld", ("rgb", "depth", "proprio"), "MiniWorld first-person navigation (discrete)"),
@@ -65,7 +70,9 @@ def suggest(word: str, choices: list[str]) -> str:
 def get_suite(name: str) -> Suite:
     """Look a suite up by name, with a helpful error listing the valid ones."""
     if name not in SUITES:
-        raise ValueError(f"unknown environment suite {name!r}{suggest(name, list(SUITES))} Valid suites: {sorted(SUITES)}")
+        raise ValueError(
+            f"unknown environment suite {name!r}{suggest(name, list(SUITES))} Valid suites: {sorted(SUITES)}"
+        )
     return SUITES[name]
 
 
@@ -83,7 +90,9 @@ def check_task(suite: Suite, task: str) -> None:
     if task not in tasks:
         full = [f"{suite.name}/{t}" for t in tasks]
         shown = ", ".join(full[:12]) + (f", … ({len(full)} in all)" if len(full) > 12 else "")
-        raise ValueError(f"unknown environment '{suite.name}/{task}'{suggest(f'{suite.name}/{task}', full)} Valid: {shown}")
+        raise ValueError(
+            f"unknown environment '{suite.name}/{task}'{suggest(f'{suite.name}/{task}', full)} Valid: {shown}"
+        )
 
 
 def check_obs(suite: Suite, obs: tuple[str, ...]) -> None:

@@ -47,7 +47,7 @@ class Reach2D(gym.Env):
         img = np.full((size, size, 3), 40, np.uint8)
         for xy, colour in ((self.goal, (220, 40, 40)), (self.pos, (40, 220, 40))):
             r, c = self._pixel(xy, size)
-            img[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2] = colour
+            img[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2] = colour
         return img
 
     def _observe(self) -> dict:

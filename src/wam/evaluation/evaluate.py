@@ -23,12 +23,22 @@ class EvalResult:
 
     def summary(self) -> dict[str, float]:
         """Mean success rate, mean return and mean episode length."""
-        return {"eval/success": float(np.mean(self.success)), "eval/return": float(np.mean(self.returns)),
-                "eval/length": float(np.mean(self.lengths)), "eval/episodes": float(len(self.success))}
+        return {
+            "eval/success": float(np.mean(self.success)),
+            "eval/return": float(np.mean(self.returns)),
+            "eval/length": float(np.mean(self.lengths)),
+            "eval/episodes": float(len(self.success)),
+        }
 
 
-def evaluate(agent: Agent, envs: gym.vector.VectorEnv, episodes: int, seed: int, deterministic: bool = True,
-             video: str | Path | None = None) -> EvalResult:
+def evaluate(
+    agent: Agent,
+    envs: gym.vector.VectorEnv,
+    episodes: int,
+    seed: int,
+    deterministic: bool = True,
+    video: str | Path | None = None,
+) -> EvalResult:
     """Run ``episodes`` episodes split evenly over the vector env's copies (``NEXT_STEP`` autoreset).
 
     Every copy runs the same number of episodes, so short episodes are not over-represented. ``video`` writes

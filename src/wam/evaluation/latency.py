@@ -11,7 +11,9 @@ import torch
 from wam.agents.base import Agent
 
 
-def act_latency(agent: Agent, env: gym.vector.VectorEnv, steps: int = 200, warmup: int = 10, threads: int = 1) -> dict[str, float]:
+def act_latency(
+    agent: Agent, env: gym.vector.VectorEnv, steps: int = 200, warmup: int = 10, threads: int = 1
+) -> dict[str, float]:
     """Time ``agent.act`` on one environment's observations (batch of ``env.num_envs``) over ``steps`` calls."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)

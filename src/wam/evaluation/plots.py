@@ -38,8 +38,10 @@ def _run_logs(run_dir: Path) -> tuple[dict, dict]:
         raise ValueError(f"{run_dir} is not a folder; pass run folders written by `wam train --out`")
     eval_path, metrics_path = run_dir / "eval.jsonl", run_dir / "metrics.jsonl"
     if not eval_path.is_file() and not metrics_path.is_file():
-        raise ValueError(f"{run_dir} has neither eval.jsonl nor metrics.jsonl; is it a run folder written by "
-                         "`wam train --out`? (a run logs them from its first evaluation and its first --log-every steps)")
+        raise ValueError(
+            f"{run_dir} has neither eval.jsonl nor metrics.jsonl; is it a run folder written by "
+            "`wam train --out`? (a run logs them from its first evaluation and its first --log-every steps)"
+        )
     evals = load_curve(eval_path) if eval_path.is_file() else {}
     train = load_curve(metrics_path) if metrics_path.is_file() else {}
     return evals, train
@@ -53,12 +55,16 @@ def select_metrics(keys: list[str], patterns: tuple[str, ...] | list[str]) -> li
     return chosen
 
 
-def choose_panels(evals: list[dict], trains: list[dict], metrics: tuple[str, ...] | list[str] | None = None) -> list[tuple[str, str]]:
+def choose_panels(
+    evals: list[dict], trains: list[dict], metrics: tuple[str, ...] | list[str] | None = None
+) -> list[tuple[str, str]]:
     """[(metric, "evaluation" | "training")] to draw for runs with these eval and training curves (see :func:`plot_runs`)."""
     train_keys = sorted({k for train in trains for k in train})
     unmatched = [p for p in metrics or () if not select_metrics(train_keys, [p])]
     if unmatched:
-        raise ValueError(f"no training metric matches {unmatched}; the runs log: {', '.join(train_keys) or 'nothing yet'}")
+        raise ValueError(
+            f"no training metric matches {unmatched}; the runs log: {', '.join(train_keys) or 'nothing yet'}"
+        )
     eval_keys = [k for k in EVAL_KEYS if any(k in e for e in evals)]
     if "eval/success" in eval_keys and not any(v for e in evals for _, v in e.get("eval/success", [])):
         eval_keys.remove("eval/success")  # a suite without a success signal (e.g. DMC) logs zeros only
@@ -66,8 +72,9 @@ def choose_panels(evals: list[dict], trains: list[dict], metrics: tuple[str, ...
     return [(k, "evaluation") for k in eval_keys] + [(k, "training") for k in chosen]
 
 
-def plot_runs(run_dirs: list[str | Path], out: str | Path, metrics: tuple[str, ...] | list[str] | None = None,
-              columns: int = 4) -> Path:
+def plot_runs(
+    run_dirs: list[str | Path], out: str | Path, metrics: tuple[str, ...] | list[str] | None = None, columns: int = 4
+) -> Path:
     """Plot the runs' curves into ``out`` (PNG), one panel per metric, one line per run; returns the path.
 
     Panels: evaluation success (when any run has a success signal; DMC has none) and return, then every training
@@ -81,7 +88,9 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metrics: tuple[str, .
     runs = [(Path(d), *_run_logs(Path(d))) for d in run_dirs]
     panels = choose_panels([evals for _, evals, _ in runs], [train for _, _, train in runs], metrics)
     if not panels:
-        raise ValueError(f"nothing to plot in {', '.join(str(d) for d in run_dirs)} yet: no evaluation and no training metric")
+        raise ValueError(
+            f"nothing to plot in {', '.join(str(d) for d in run_dirs)} yet: no evaluation and no training metric"
+        )
     cols = min(columns, len(panels))
     rows = -(-len(panels) // cols)
     fig = Figure(figsize=(4 * cols, 3 * rows))
@@ -98,7 +107,7 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metrics: tuple[str, .
         ax.tick_params(labelsize=7)
         if key == "eval/success":
             ax.set_ylim(-0.05, 1.05)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     legend_rows = 0
     if len(runs) > 1:

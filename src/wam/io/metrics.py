@@ -28,8 +28,10 @@ class MetricsLogger:
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Write one record; non-finite values are stored as null."""
-        clean = {k: (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None) if not isinstance(v, str) else v
-                 for k, v in metrics.items()}
+        clean = {
+            k: (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None) if not isinstance(v, str) else v
+            for k, v in metrics.items()
+        }
         self._file.write(json.dumps({"step": int(step), "time": time.time(), **clean}) + "\n")
         if self._tb is not None:
             for key, value in clean.items():

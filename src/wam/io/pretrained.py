@@ -43,7 +43,9 @@ def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise CheckpointError(f"config for {cls.__name__} has unknown fields {sorted(unknown)}; was it written by a newer wam?")
+        raise CheckpointError(
+            f"config for {cls.__name__} has unknown fields {sorted(unknown)}; was it written by a newer wam?"
+        )
     kwargs = {}
     for key, value in data.items():
         hint = hints[key]
@@ -86,7 +88,9 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a valid safetensors file ({e}); the checkpoint is corrupt, re-save or use an earlier one") from e
+        raise CheckpointError(
+            f"{path} is not a valid safetensors file ({e}); the checkpoint is corrupt, re-save or use an earlier one"
+        ) from e
 
 
 def save_pretrained(module: torch.nn.Module, agent: str, config: Any, directory: str | Path) -> Path:
@@ -113,7 +117,9 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or "agent" not in meta or "config" not in meta:
         raise CheckpointError(f"{path} lacks 'agent'/'config'; expected a folder written by save_pretrained")
     if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format_version {meta['format_version']}; this wam reads <= {FORMAT_VERSION}, upgrade wam")
+        raise CheckpointError(
+            f"{path} has format_version {meta['format_version']}; this wam reads <= {FORMAT_VERSION}, upgrade wam"
+        )
     return meta
 
 
@@ -124,7 +130,11 @@ def load_state_into(module: torch.nn.Module, directory: str | Path) -> None:
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    bad_shape = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    bad_shape = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     if missing or unexpected or bad_shape:
         raise CheckpointError(
             f"weights in {directory} do not match the model built from its config: missing={missing[:5]}, "
@@ -133,12 +143,16 @@ def load_state_into(module: torch.nn.Module, directory: str | Path) -> None:
     module.load_state_dict(state, strict=True)
 
 
-def load_pretrained_agent(agent_cls, checkpoint_cls: type, directory: str | Path, device: str | torch.device | None = None):
+def load_pretrained_agent(
+    agent_cls, checkpoint_cls: type, directory: str | Path, device: str | torch.device | None = None
+):
     """Rebuild ``agent_cls`` (an agent with a ``name``, built as ``agent_cls(config, spec)``) from a folder written by
     :func:`save_pretrained` with a ``checkpoint_cls(config, spec)`` dataclass; CUDA when present unless ``device``."""
     meta = read_config(directory)
     if meta["agent"] != agent_cls.name:
-        raise ValueError(f"{directory} holds a {meta['agent']!r} agent, not {agent_cls.name!r}; use wam.agents.registry.load_agent")
+        raise ValueError(
+            f"{directory} holds a {meta['agent']!r} agent, not {agent_cls.name!r}; use wam.agents.registry.load_agent"
+        )
     ckpt = config_from_dict(checkpoint_cls, meta["config"])
     agent = agent_cls(ckpt.config, ckpt.spec)
     load_state_into(agent, directory)
@@ -146,6 +160,16 @@ def load_pretrained_agent(agent_cls, checkpoint_cls: type, directory: str | Path
 
 
 __all__ = [
-    "CheckpointError", "save_pretrained", "read_config", "load_state_into", "load_pretrained_agent", "config_to_dict", "config_from_dict",
-    "save_tensors", "load_tensors", "atomic_write_bytes", "WEIGHTS_NAME", "CONFIG_NAME",
+    "CheckpointError",
+    "save_pretrained",
+    "read_config",
+    "load_state_into",
+    "load_pretrained_agent",
+    "config_to_dict",
+    "config_from_dict",
+    "save_tensors",
+    "load_tensors",
+    "atomic_write_bytes",
+    "WEIGHTS_NAME",
+    "CONFIG_NAME",
 ]

@@ -26,9 +26,13 @@ def flatten_state(obj: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Tens
             tensors[path] = torch.from_numpy(np.ascontiguousarray(x))
             return {_TENSOR: path, "numpy": True}
         if isinstance(x, dict):
-            return {"__dict__": [[walk(k, f"{path}.k{i}"), walk(v, f"{path}.{i}")] for i, (k, v) in enumerate(x.items())]}
+            return {
+                "__dict__": [[walk(k, f"{path}.k{i}"), walk(v, f"{path}.{i}")] for i, (k, v) in enumerate(x.items())]
+            }
         if isinstance(x, (list, tuple)):
-            return {"__list__" if isinstance(x, list) else "__tuple__": [walk(v, f"{path}.{i}") for i, v in enumerate(x)]}
+            return {
+                "__list__" if isinstance(x, list) else "__tuple__": [walk(v, f"{path}.{i}") for i, v in enumerate(x)]
+            }
         if x is None or isinstance(x, (bool, int, float, str)):
             return x
         if isinstance(x, (np.integer, np.floating, np.bool_)):
@@ -67,5 +71,7 @@ def load_state(path: str | Path) -> Any:
     try:
         skeleton = json.loads(path.with_suffix(".json").read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"cannot read {path.with_suffix('.json')} ({e}); the checkpoint is incomplete or corrupt") from e
+        raise CheckpointError(
+            f"cannot read {path.with_suffix('.json')} ({e}); the checkpoint is incomplete or corrupt"
+        ) from e
     return unflatten_state(skeleton, load_tensors(path.with_suffix(".safetensors")))

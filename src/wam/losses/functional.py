@@ -56,7 +56,7 @@ def twohot_mean(logits: Tensor, bins: Tensor) -> Tensor:
     probs = logits.softmax(-1)
     k = bins.shape[0]
     half = k // 2
-    out = (probs[..., k - half:] - probs[..., :half].flip(-1)) @ bins[k - half:]
+    out = (probs[..., k - half :] - probs[..., :half].flip(-1)) @ bins[k - half :]
     if k % 2:
         out = out + probs[..., half] * bins[half]
     return out

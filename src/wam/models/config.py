@@ -87,7 +87,9 @@ class WAMConfig:
     gives the encoder a direct reward gradient; without it the reward head barely learns on CPU-sized update
     budgets (benchmarks/results/wm_probe.jsonl; docs/research-log.md#one-off-probes-retired-issue-33)."""
     loss_scales: dict[str, float] = field(
-        default_factory=lambda: dict(dyn=1.0, rec=1.0, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0, repval=0.0)
+        default_factory=lambda: dict(
+            dyn=1.0, rec=1.0, reward=1.0, cont=1.0, actor=1.0, critic=1.0, slow_critic=1.0, repval=0.0
+        )
     )
     """Weight of each named loss; ``rec`` is β_rec of DESIGN.md; ``repval`` (optional, 0 when absent) weighs the critic
     loss on replayed real sequences."""
@@ -102,10 +104,16 @@ class WAMConfig:
             (self.actor_grad in ACTOR_GRADS, f"actor_grad={self.actor_grad!r}; use one of {ACTOR_GRADS}"),
             (self.policy_dist in POLICY_DISTS, f"policy_dist={self.policy_dist!r}; use one of {POLICY_DISTS}"),
             (self.dyn_target in DYN_TARGETS, f"dyn_target={self.dyn_target!r}; use one of {DYN_TARGETS}"),
-            (self.dim > 0 and self.dim % self.heads == 0, f"dim={self.dim} must be a positive multiple of heads={self.heads}"),
+            (
+                self.dim > 0 and self.dim % self.heads == 0,
+                f"dim={self.dim} must be a positive multiple of heads={self.heads}",
+            ),
             (self.context >= 2, f"context={self.context} must be >= 2"),
             (self.horizon >= 1, f"horizon={self.horizon} must be >= 1"),
-            (self.model_horizon >= 1 and self.model_starts >= 1, f"model_horizon={self.model_horizon} and model_starts={self.model_starts} must be >= 1"),
+            (
+                self.model_horizon >= 1 and self.model_starts >= 1,
+                f"model_horizon={self.model_horizon} and model_starts={self.model_starts} must be >= 1",
+            ),
             (0.0 < self.model_rho <= 1.0, f"model_rho={self.model_rho} must be in (0, 1]"),
             (0.0 < self.gamma <= 1.0, f"gamma={self.gamma} must be in (0, 1]"),
             (0.0 <= self.lam <= 1.0, f"lam={self.lam} must be in [0, 1]"),
@@ -117,12 +125,16 @@ class WAMConfig:
                 raise ValueError(f"WAMConfig: {message}")
         expected = {"dyn", "rec", "reward", "cont", "actor", "critic", "slow_critic"}
         if not expected <= set(self.loss_scales) <= expected | {"repval"}:
-            raise ValueError(f"WAMConfig.loss_scales must have the keys {sorted(expected)} (and optionally 'repval'), "
-                             f"got {sorted(self.loss_scales)}")
+            raise ValueError(
+                f"WAMConfig.loss_scales must have the keys {sorted(expected)} (and optionally 'repval'), "
+                f"got {sorted(self.loss_scales)}"
+            )
         for key in self.spec.image_keys:
             size = self.spec.obs_shapes[key][0]
             if size % 16 or self.spec.obs_shapes[key][0] != self.spec.obs_shapes[key][1]:
-                raise ValueError(f"image {key!r} has shape {self.spec.obs_shapes[key]}; the conv stem needs square images with a side divisible by 16")
+                raise ValueError(
+                    f"image {key!r} has shape {self.spec.obs_shapes[key]}; the conv stem needs square images with a side divisible by 16"
+                )
 
     @classmethod
     def preset(cls, size: str, **overrides) -> "WAMConfig":

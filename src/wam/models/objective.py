@@ -19,6 +19,7 @@ from torch import nn
 from wam.losses import bce_with_logits, lambda_returns, masked_mean, twohot_mean
 from wam.models.nn.tokenizers import prepare_obs
 
+
 def wam_loss(model, batch: dict[str, Tensor], actor_critic: bool = True) -> tuple[Tensor, dict[str, float]]:
     """Compute every loss of ``model`` on ``batch`` (B, T, ...); see the module docstring.
 
@@ -84,7 +85,9 @@ def _branch_points(ok: Tensor, limit: int, cache) -> tuple[Tensor, Tensor, objec
     return b, t, start_cache
 
 
-def _open_loop_losses(model, batch: dict[str, Tensor], z: Tensor, target: Tensor, cache, h: Tensor) -> dict[str, Tensor]:
+def _open_loop_losses(
+    model, batch: dict[str, Tensor], z: Tensor, target: Tensor, cache, h: Tensor
+) -> dict[str, Tensor]:
     """Multi-step model losses (TD-MPC2-style latent rollouts, here through the trunk and its KV cache).
 
     From up to ``model_starts`` real steps t, the trunk runs ``model_horizon`` steps on its *own* predicted
@@ -97,7 +100,9 @@ def _open_loop_losses(model, batch: dict[str, Tensor], z: Tensor, target: Tensor
     K = min(cfg.model_horizon, mask.shape[1] - 1)
     b, t, start_cache = _branch_points(mask[:, : mask.shape[1] - K], cfg.model_starts, cache)
     steps = t.unsqueeze(1) + torch.arange(K, device=z.device).unsqueeze(0)  # (N, K): t .. t+K-1
-    roll = model.rollout(start_cache, h[b, t], z[b, t], 2 * t, K, actions=batch[ACTION][b.unsqueeze(1), steps], detach_inputs=False)
+    roll = model.rollout(
+        start_cache, h[b, t], z[b, t], 2 * t, K, actions=batch[ACTION][b.unsqueeze(1), steps], detach_inputs=False
+    )
     rows, nxt = b.unsqueeze(1), steps + 1
     valid = mask[rows, nxt].float() * cfg.model_rho ** torch.arange(K, device=z.device).float()
     total = valid.sum().clamp(min=1e-8)
@@ -111,7 +116,9 @@ def _open_loop_losses(model, batch: dict[str, Tensor], z: Tensor, target: Tensor
     return {name: (value * valid).sum() / total for name, value in (("dyn", dyn), ("reward", reward), ("cont", cont))}
 
 
-def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, cache, metrics: dict[str, float]) -> dict[str, Tensor]:
+def _actor_critic_losses(
+    model, batch: dict[str, Tensor], z: Tensor, h: Tensor, cache, metrics: dict[str, float]
+) -> dict[str, Tensor]:
     """Actor, critic and slow-critic losses on rollouts imagined from the batch's real steps (adds metrics)."""
     cfg, spec = model.config, model.spec
     losses: dict[str, Tensor] = {}
@@ -125,8 +132,9 @@ def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, 
         # side starts from a cut copy of the start in every coupling (else the encoder and trunk would learn to raise
         # the frozen heads' predicted return). What the policy reads at the start stays live, so in coupled mode the
         # actor reaches the trunk through the policy's input, as with REINFORCE.
-        roll = _rollout_with_frozen_world_model(model, start_cache.detach(), h0.detach(), z0.detach(), pos0, cfg.horizon,
-                                                policy_h0=h0)
+        roll = _rollout_with_frozen_world_model(
+            model, start_cache.detach(), h0.detach(), z0.detach(), pos0, cfg.horizon, policy_h0=h0
+        )
     else:
         roll = model.rollout(start_cache, h0, z0, pos0, cfg.horizon, detach_inputs=True)
     hs = roll["h"]  # (N, H+1, D)
@@ -136,7 +144,9 @@ def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, 
     if pathwise:
         # Returns carry gradient to the actions, never into the critic's parameters. Decoupled heads read a
         # stop-gradient h; the bootstrap reads the rollout's own h (cut from the trunk above) so it still does.
-        boot = twohot_mean(functional_call(model.value, _detached(model.value), (hs if decoupled else h_in,)), model.value.bins)
+        boot = twohot_mean(
+            functional_call(model.value, _detached(model.value), (hs if decoupled else h_in,)), model.value.bins
+        )
     else:
         reward, cont, boot = reward.detach(), cont.detach(), values.detach()
     returns = lambda_returns(reward, boot, cont, cfg.gamma, cfg.lam)  # (N, H)
@@ -157,12 +167,14 @@ def _actor_critic_losses(model, batch: dict[str, Tensor], z: Tensor, h: Tensor, 
     slow_target = model.slow_value.mean(value_in.detach()).detach()
     losses["critic"] = (weight * model.value.loss(value_in, returns.detach())).mean()
     losses["slow_critic"] = (weight * model.value.loss(value_in, slow_target)).mean()
-    metrics.update({
-        "imag/return": float(returns.detach().mean()),
-        "imag/reward": float(reward.detach().mean()),
-        "imag/return_scale": float(scale),
-        "actor/entropy": float(entropy.detach().mean()),
-    })
+    metrics.update(
+        {
+            "imag/return": float(returns.detach().mean()),
+            "imag/reward": float(reward.detach().mean()),
+            "imag/return_scale": float(scale),
+            "actor/entropy": float(entropy.detach().mean()),
+        }
+    )
     return losses
 
 

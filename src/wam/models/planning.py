@@ -44,18 +44,36 @@ class MPPIConfig:
     """Add the critic's discounted value of each sequence's last imagined state (off: imagined reward only)."""
 
     def __post_init__(self) -> None:
-        positive = {"horizon": self.horizon, "samples": self.samples, "iterations": self.iterations, "elites": self.elites}
+        positive = {
+            "horizon": self.horizon,
+            "samples": self.samples,
+            "iterations": self.iterations,
+            "elites": self.elites,
+        }
         bad = {k: v for k, v in positive.items() if v < 1}
         if bad or self.policy_samples < 0:
-            raise ValueError(f"MPPI needs horizon, samples, iterations, elites >= 1 and policy_samples >= 0; got {bad or self.policy_samples}")
+            raise ValueError(
+                f"MPPI needs horizon, samples, iterations, elites >= 1 and policy_samples >= 0; got {bad or self.policy_samples}"
+            )
         if self.elites > self.samples + self.policy_samples:
-            raise ValueError(f"elites={self.elites} exceeds the {self.samples + self.policy_samples} sequences per iteration")
+            raise ValueError(
+                f"elites={self.elites} exceeds the {self.samples + self.policy_samples} sequences per iteration"
+            )
         if not (self.temperature > 0 and 0 < self.min_std <= self.init_std):
-            raise ValueError(f"need temperature > 0 and 0 < min_std <= init_std; got {self.temperature}, {self.min_std}, {self.init_std}")
+            raise ValueError(
+                f"need temperature > 0 and 0 < min_std <= init_std; got {self.temperature}, {self.min_std}, {self.init_std}"
+            )
 
 
-def mppi(score: Callable[[Tensor], Tensor], batch: int, action_dim: int, config: MPPIConfig,
-         proposals: Tensor | None = None, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+def mppi(
+    score: Callable[[Tensor], Tensor],
+    batch: int,
+    action_dim: int,
+    config: MPPIConfig,
+    proposals: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[Tensor, Tensor]:
     """Search action sequences in [-1, 1] maximising ``score``.
 
     ``score`` maps candidates (batch, S, H, A) to scores (batch, S); ``proposals`` (batch, P, H, A) are scored
@@ -78,12 +96,22 @@ def mppi(score: Callable[[Tensor], Tensor], batch: int, action_dim: int, config:
     return mean, std
 
 
-def plan_action(model, cache, h0: Tensor, z0: Tensor, pos0: Tensor, config: MPPIConfig, deterministic: bool,
-                generator: torch.Generator | None = None) -> Tensor:
+def plan_action(
+    model,
+    cache,
+    h0: Tensor,
+    z0: Tensor,
+    pos0: Tensor,
+    config: MPPIConfig,
+    deterministic: bool,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """MPPI action (N, A) for N environments whose context the trunk has read (``cache``, last state ``h0`` at
     latent ``z0``, position ``pos0``)."""
     if config.horizon > model.config.horizon:
-        raise ValueError(f"MPPI horizon {config.horizon} exceeds the model's imagination horizon {model.config.horizon}")
+        raise ValueError(
+            f"MPPI horizon {config.horizon} exceeds the model's imagination horizon {model.config.horizon}"
+        )
     N, A, gamma = h0.shape[0], model.spec.action_dim, model.config.gamma
     discount = gamma ** torch.arange(config.horizon, device=h0.device, dtype=torch.float32)
 
@@ -97,7 +125,7 @@ def plan_action(model, cache, h0: Tensor, z0: Tensor, pos0: Tensor, config: MPPI
         alive = torch.cumprod(torch.cat([torch.ones_like(roll["cont"][:, :1]), roll["cont"]], 1), 1)  # (NS, H+1)
         total = (discount * alive[:, :-1] * roll["reward"]).sum(1)
         if config.terminal_value:
-            total = total + gamma ** config.horizon * alive[:, -1] * model.value.mean(roll["h"][:, -1])
+            total = total + gamma**config.horizon * alive[:, -1] * model.value.mean(roll["h"][:, -1])
         return total.view(N, S)
 
     proposals = None
@@ -107,5 +135,7 @@ def plan_action(model, cache, h0: Tensor, z0: Tensor, pos0: Tensor, config: MPPI
     mean, std = mppi(score, N, A, config, proposals=proposals, generator=generator, device=h0.device)
     first = mean[:, 0]
     if not deterministic:
-        first = (first + std[:, 0] * torch.randn(first.shape, generator=generator, device=first.device)).clamp(-1.0, 1.0)
+        first = (first + std[:, 0] * torch.randn(first.shape, generator=generator, device=first.device)).clamp(
+            -1.0, 1.0
+        )
     return first

@@ -57,7 +57,9 @@ class WorldActionModel(nn.Module):
         self.config = c = config
         spec = c.spec
         if not spec.obs_shapes or spec.action_dim < 1:
-            raise ValueError("WAMConfig.spec is empty; build it with EnvSpec.from_spaces(env.observation_space, env.action_space)")
+            raise ValueError(
+                "WAMConfig.spec is empty; build it with EnvSpec.from_spaces(env.observation_space, env.action_space)"
+            )
         D = c.dim
         self.encoder = ObservationEncoder(spec, D, c.mlp_hidden, c.cnn_width, c.fusion_layers, c.heads)
         self.decoder = ObservationDecoder(spec, D, c.mlp_hidden, c.cnn_width)
@@ -109,7 +111,9 @@ class WorldActionModel(nn.Module):
     def observe(self, z: Tensor, a: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, KVCache]:
         """Run the trunk over a real sequence. z (B,T,D), a (B,T,A), mask (B,T) → h, g (B,T,D) and the cache."""
         B, T, D = z.shape
-        assert a.shape[:2] == (B, T) and mask.shape == (B, T), f"z {tuple(z.shape)}, a {tuple(a.shape)}, mask {tuple(mask.shape)}"
+        assert a.shape[:2] == (B, T) and mask.shape == (B, T), (
+            f"z {tuple(z.shape)}, a {tuple(a.shape)}, mask {tuple(mask.shape)}"
+        )
         pos = torch.arange(2 * T, device=z.device)
         tokens = torch.stack([self._z_token(z, pos[0::2]), self._a_token(a, pos[1::2])], 2).view(B, 2 * T, D)
         valid = mask.repeat_interleave(2, dim=1)  # (B, 2T)
@@ -131,8 +135,18 @@ class WorldActionModel(nn.Module):
         return self.next_latent(g, z), self.reward.mean(g), torch.sigmoid(self.cont(g).squeeze(-1))
 
     # ----------------------------------------------------------------- imagination
-    def rollout(self, cache: KVCache, h0: Tensor, z0: Tensor, pos0: Tensor, horizon: int, actions: Tensor | None = None,
-                detach_inputs: bool = True, deterministic: bool = False, policy_h0: Tensor | None = None) -> dict[str, Tensor]:
+    def rollout(
+        self,
+        cache: KVCache,
+        h0: Tensor,
+        z0: Tensor,
+        pos0: Tensor,
+        horizon: int,
+        actions: Tensor | None = None,
+        detach_inputs: bool = True,
+        deterministic: bool = False,
+        policy_h0: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         """Roll the trunk forward on its own predictions, one step at a time, reusing ``cache``.
 
         h0 (N, D) is the state at a real z token z0 (N, D) at position ``pos0`` (N,). If ``actions`` (N, H, A) are given
@@ -168,11 +182,21 @@ class WorldActionModel(nn.Module):
             zs.append(z_next)
             rewards.append(r)
             conts.append(c)
-        return dict(h=torch.stack(hs, 1), g=torch.stack(gs, 1), action=torch.stack(acts, 1), feat=torch.stack(feats, 1), raw=torch.stack(raws, 1),
-                    z=torch.stack(zs, 1), reward=torch.stack(rewards, 1), cont=torch.stack(conts, 1))
+        return dict(
+            h=torch.stack(hs, 1),
+            g=torch.stack(gs, 1),
+            action=torch.stack(acts, 1),
+            feat=torch.stack(feats, 1),
+            raw=torch.stack(raws, 1),
+            z=torch.stack(zs, 1),
+            reward=torch.stack(rewards, 1),
+            cont=torch.stack(conts, 1),
+        )
 
     @torch.no_grad()
-    def imagine(self, context: dict[str, Tensor], actions: Tensor | None = None, horizon: int = 15, decode: bool = True) -> dict[str, Tensor]:
+    def imagine(
+        self, context: dict[str, Tensor], actions: Tensor | None = None, horizon: int = 15, decode: bool = True
+    ) -> dict[str, Tensor]:
         """Imagine ``horizon`` steps after a real context (B,T,...) of observations and ``action`` (B,T,A or B,T).
 
         The action at the context's last step is ignored: imagination starts from its latent. Returns latents,
@@ -181,16 +205,32 @@ class WorldActionModel(nn.Module):
         self.spec.check_obs(context, batch_dims=2)
         z = self.encode(context)
         B, T, _ = z.shape
-        a = self.action_features(context["action"]) if "action" in context else torch.zeros(B, T, self.spec.action_dim, device=z.device)
+        a = (
+            self.action_features(context["action"])
+            if "action" in context
+            else torch.zeros(B, T, self.spec.action_dim, device=z.device)
+        )
         mask = torch.ones(B, T, dtype=torch.bool, device=z.device)
         if T > 1:
             h, _, cache = self.observe(z[:, :-1], a[:, :-1], mask[:, :-1])
-            out, cache = self.trunk.forward_cached(self._z_token(z[:, -1], torch.full((B,), 2 * T - 2, device=z.device)).unsqueeze(1), mask[:, :1], cache)
+            out, cache = self.trunk.forward_cached(
+                self._z_token(z[:, -1], torch.full((B,), 2 * T - 2, device=z.device)).unsqueeze(1), mask[:, :1], cache
+            )
         else:
-            out, cache = self.trunk.forward_cached(self._z_token(z[:, -1], torch.zeros(B, dtype=torch.long, device=z.device)).unsqueeze(1), mask[:, :1], None)
+            out, cache = self.trunk.forward_cached(
+                self._z_token(z[:, -1], torch.zeros(B, dtype=torch.long, device=z.device)).unsqueeze(1),
+                mask[:, :1],
+                None,
+            )
         pos0 = torch.full((B,), 2 * T - 2, device=z.device, dtype=torch.long)
         roll = self.rollout(cache, out[:, 0], z[:, -1], pos0, horizon, actions=actions)
-        result = dict(latent=roll["z"], action=roll["action"], reward=roll["reward"], cont=roll["cont"], value=self.value.mean(roll["h"]))
+        result = dict(
+            latent=roll["z"],
+            action=roll["action"],
+            reward=roll["reward"],
+            cont=roll["cont"],
+            value=self.value.mean(roll["h"]),
+        )
         if decode:
             result["decoded"] = self.decoder(roll["z"])
         return result
@@ -209,7 +249,9 @@ class WorldActionModel(nn.Module):
     def update_slow_networks(self) -> None:
         """EMA step of the slow critic (and of the target encoder when ``dyn_target='ema'``)."""
         tau = 1.0 - self.config.ema_decay
-        pairs = [(self.slow_value, self.value)] + ([(self.target_encoder, self.encoder)] if self.target_encoder is not None else [])
+        pairs = [(self.slow_value, self.value)] + (
+            [(self.target_encoder, self.encoder)] if self.target_encoder is not None else []
+        )
         for slow, fast in pairs:
             for ps, pf in zip(slow.parameters(), fast.parameters()):
                 ps.lerp_(pf, tau)
@@ -218,12 +260,21 @@ class WorldActionModel(nn.Module):
     def init_act_state(self, n: int) -> ActState:
         """Empty history for ``n`` environments."""
         C, dev = self.config.context - 1, self.pos.weight.device
-        return ActState(torch.zeros(n, C, self.config.dim, device=dev), torch.zeros(n, C, self.spec.action_dim, device=dev),
-                        torch.zeros(n, dtype=torch.long, device=dev))
+        return ActState(
+            torch.zeros(n, C, self.config.dim, device=dev),
+            torch.zeros(n, C, self.spec.action_dim, device=dev),
+            torch.zeros(n, dtype=torch.long, device=dev),
+        )
 
     @torch.no_grad()
-    def act_step(self, obs: dict[str, Tensor], state: ActState, is_first: Tensor, deterministic: bool,
-                 planner: MPPIConfig | None = None) -> tuple[Tensor, ActState]:
+    def act_step(
+        self,
+        obs: dict[str, Tensor],
+        state: ActState,
+        is_first: Tensor,
+        deterministic: bool,
+        planner: MPPIConfig | None = None,
+    ) -> tuple[Tensor, ActState]:
         """One action per environment from its history plus the new observation (N, ...); with ``planner`` (box
         actions only) the action comes from MPPI in imagination instead of the policy head alone."""
         z = self.encode(obs)  # (N, D)
@@ -234,7 +285,9 @@ class WorldActionModel(nn.Module):
         slot = torch.arange(L, device=z.device)
         first_real = L - (2 * length + 1)  # (N,)
         pos = (slot.unsqueeze(0) - first_real.unsqueeze(1)).clamp(min=0)  # (N, L)
-        tokens = torch.stack([self._z_token(state.z, pos[:, 0:2 * C:2]), self._a_token(state.a, pos[:, 1:2 * C:2])], 2).view(N, 2 * C, -1)
+        tokens = torch.stack(
+            [self._z_token(state.z, pos[:, 0 : 2 * C : 2]), self._a_token(state.a, pos[:, 1 : 2 * C : 2])], 2
+        ).view(N, 2 * C, -1)
         tokens = torch.cat([tokens, self._z_token(z, pos[:, -1]).unsqueeze(1)], 1)  # (N, L, D)
         valid = slot.unsqueeze(0) >= first_real.unsqueeze(1)
         out, cache = self.trunk.forward_cached(tokens, valid, None)
@@ -244,8 +297,11 @@ class WorldActionModel(nn.Module):
             dist = self.policy(out[:, -1])
             action = dist.mode() if deterministic else dist.rsample()[0]
         feat = self.action_features(action)
-        new = ActState(torch.cat([state.z, z.unsqueeze(1)], 1)[:, 1:], torch.cat([state.a, feat.unsqueeze(1)], 1)[:, 1:],
-                       (length + 1).clamp(max=C))
+        new = ActState(
+            torch.cat([state.z, z.unsqueeze(1)], 1)[:, 1:],
+            torch.cat([state.a, feat.unsqueeze(1)], 1)[:, 1:],
+            (length + 1).clamp(max=C),
+        )
         return action, new
 
     def reset(self) -> None:
@@ -257,7 +313,9 @@ class WorldActionModel(nn.Module):
         """Action for one observation dict (unbatched) or a batch (N, ...); keeps history until :meth:`reset`."""
         first_key = next(iter(self.spec.obs_shapes))
         batched = np.asarray(obs[first_key]).ndim > len(self.spec.obs_shapes[first_key])
-        arrays = {k: np.asarray(obs[k]) if batched else np.asarray(obs[k])[None] for k in self.spec.obs_shapes if k in obs}
+        arrays = {
+            k: np.asarray(obs[k]) if batched else np.asarray(obs[k])[None] for k in self.spec.obs_shapes if k in obs
+        }
         self.spec.check_obs(arrays, batch_dims=1)
         n = arrays[first_key].shape[0]
         fresh = self._act_state is None or self._act_state.z.shape[0] != n
@@ -280,7 +338,9 @@ class WorldActionModel(nn.Module):
         """Rebuild a model saved with :meth:`save_pretrained` (or a training run's ``final`` folder)."""
         meta = read_config(directory)
         if meta["agent"] != "wam":
-            raise ValueError(f"{directory} holds a {meta['agent']!r} checkpoint; load it with wam.agents.registry.load_agent")
+            raise ValueError(
+                f"{directory} holds a {meta['agent']!r} checkpoint; load it with wam.agents.registry.load_agent"
+            )
         model = cls(config_from_dict(WAMConfig, meta["config"]))
         load_state_into(model, directory)
         return model.to(device) if device is not None else model

@@ -24,8 +24,12 @@ CHECKPOINT_DIR = "checkpoint"
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state()[1], "numpy_pos": int(np.random.get_state()[2]),
-             "python": list(random.getstate()[1])}
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state()[1],
+        "numpy_pos": int(np.random.get_state()[2]),
+        "python": list(random.getstate()[1]),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

@@ -88,7 +88,9 @@ class TrainConfig:
         if self.agent not in AGENTS:
             from wam.envs.registry import suggest
 
-            raise ValueError(f"unknown agent {self.agent!r}{suggest(self.agent, list(AGENTS))} Valid agents: {sorted(AGENTS)}")
+            raise ValueError(
+                f"unknown agent {self.agent!r}{suggest(self.agent, list(AGENTS))} Valid agents: {sorted(AGENTS)}"
+            )
         for name in ("steps", "num_envs", "eval_every", "eval_episodes", "eval_envs", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
@@ -101,9 +103,17 @@ class TrainConfig:
 
     def env_config(self, seed_offset: int = 0) -> EnvConfig:
         """The :class:`EnvConfig` of this run (``seed_offset`` separates evaluation from training envs)."""
-        return EnvConfig(name=self.env, obs=tuple(self.obs), image_size=self.image_size, seed=self.seed + seed_offset,
-                         action_repeat=self.action_repeat, max_episode_steps=self.max_episode_steps, camera=self.camera,
-                         reward_type=self.reward_type, antialias=self.antialias)
+        return EnvConfig(
+            name=self.env,
+            obs=tuple(self.obs),
+            image_size=self.image_size,
+            seed=self.seed + seed_offset,
+            action_repeat=self.action_repeat,
+            max_episode_steps=self.max_episode_steps,
+            camera=self.camera,
+            reward_type=self.reward_type,
+            antialias=self.antialias,
+        )
 
     def agent_config(self):
         """The selected agent's own config (the field named like the agent: ``--wam.*``, ``--dreamerv3.*`` …)."""

@@ -45,19 +45,25 @@ class Distributed:
 
     def __post_init__(self) -> None:
         if self.world_size < 1 or not 0 <= self.rank < self.world_size or self.local_rank < 0:
-            raise ValueError(f"invalid process placement rank={self.rank} world_size={self.world_size} "
-                             f"local_rank={self.local_rank}: start data-parallel runs with torchrun, which sets them")
+            raise ValueError(
+                f"invalid process placement rank={self.rank} world_size={self.world_size} "
+                f"local_rank={self.local_rank}: start data-parallel runs with torchrun, which sets them"
+            )
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Distributed":
         """Read ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` as ``torchrun`` sets them (absent: a single process)."""
         env = os.environ if environ is None else environ
         try:
-            return cls(rank=int(env.get("RANK", 0)), world_size=int(env.get("WORLD_SIZE", 1)),
-                       local_rank=int(env.get("LOCAL_RANK", 0)))
+            return cls(
+                rank=int(env.get("RANK", 0)),
+                world_size=int(env.get("WORLD_SIZE", 1)),
+                local_rank=int(env.get("LOCAL_RANK", 0)),
+            )
         except ValueError as e:
-            raise ValueError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers ({e}); "
-                             "start runs with torchrun") from None
+            raise ValueError(
+                f"RANK / WORLD_SIZE / LOCAL_RANK must be integers ({e}); start runs with torchrun"
+            ) from None
 
     @property
     def enabled(self) -> bool:
@@ -81,8 +87,12 @@ class Distributed:
             return
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=self.rank,
-                                world_size=self.world_size, timeout=COLLECTIVE_TIMEOUT)
+        dist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo",
+            rank=self.rank,
+            world_size=self.world_size,
+            timeout=COLLECTIVE_TIMEOUT,
+        )
 
     def close(self) -> None:
         """Leave the process group."""
@@ -124,7 +134,7 @@ class Distributed:
         flat /= self.world_size
         offset = 0
         for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
 
     def average_buffers(self, module: nn.Module) -> None:
@@ -150,6 +160,8 @@ class Distributed:
         with torch.no_grad():
             low, high = self._min_max(torch.stack([p.double().sum() for p in module.parameters()]).sum())
         if low != high:
-            raise RuntimeError(f"the data-parallel copies of {type(module).__name__} have drifted apart (parameter "
-                               f"sums from {low!r} to {high!r}): its update() must call self.sync_gradients() "
-                               "between backward() and the optimiser step (see docs/extending.md)")
+            raise RuntimeError(
+                f"the data-parallel copies of {type(module).__name__} have drifted apart (parameter "
+                f"sums from {low!r} to {high!r}): its update() must call self.sync_gradients() "
+                "between backward() and the optimiser step (see docs/extending.md)"
+            )

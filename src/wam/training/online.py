@@ -41,8 +41,10 @@ class TrainingStopped(Exception):
 
     def __init__(self, signum: int, env_steps: int, run_dir: Path):
         self.signum, self.env_steps, self.run_dir = signum, env_steps, run_dir
-        super().__init__(f"stopped by {signal.Signals(signum).name} at {env_steps:,} env steps; checkpoint written, "
-                         f"continue with: wam train --resume {run_dir}")
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name} at {env_steps:,} env steps; checkpoint written, "
+            f"continue with: wam train --resume {run_dir}"
+        )
 
 
 @contextmanager
@@ -86,8 +88,14 @@ def build_agent(cfg: TrainConfig, spec: EnvSpec) -> Agent:
     return agent_cls(cfg.agent_config(), spec)
 
 
-def replay_row(obs: dict[str, np.ndarray], action: np.ndarray, reward: np.ndarray, is_first: np.ndarray,
-               is_last: np.ndarray, is_terminal: np.ndarray) -> dict[str, np.ndarray]:
+def replay_row(
+    obs: dict[str, np.ndarray],
+    action: np.ndarray,
+    reward: np.ndarray,
+    is_first: np.ndarray,
+    is_last: np.ndarray,
+    is_terminal: np.ndarray,
+) -> dict[str, np.ndarray]:
     """One step of every env as the replay stores it: the observation, the action taken from it (zero on an episode's
     last row, where no action follows), and the reward and flags of the step that led to it."""
     stored = np.where(is_last.reshape((len(is_last),) + (1,) * (action.ndim - 1)), 0, action)
@@ -117,10 +125,14 @@ class Trainer:
         np.random.seed(self.seed)
         self.device = self.dist.device(resolve_device(cfg.device))
         self.dist.init(self.device)
-        self.envs = make_vector(cfg.env_config(seed_offset=self.dist.rank * RANK_SEED_STRIDE), cfg.num_envs,
-                                asynchronous=cfg.num_envs > 1)
-        self.eval_envs = (make_vector(cfg.env_config(seed_offset=EVAL_SEED_OFFSET), cfg.eval_envs, asynchronous=False)
-                          if self.dist.is_main else None)
+        self.envs = make_vector(
+            cfg.env_config(seed_offset=self.dist.rank * RANK_SEED_STRIDE), cfg.num_envs, asynchronous=cfg.num_envs > 1
+        )
+        self.eval_envs = (
+            make_vector(cfg.env_config(seed_offset=EVAL_SEED_OFFSET), cfg.eval_envs, asynchronous=False)
+            if self.dist.is_main
+            else None
+        )
         self.spec = EnvSpec.from_spaces(self.envs.single_observation_space, self.envs.single_action_space)
         self.agent = build_agent(cfg, self.spec).to(self.device)
         if self.dist.enabled:
@@ -130,16 +142,30 @@ class Trainer:
         acfg = cfg.agent_config()
         self.batch_size, self.seq_len = acfg.batch_size, acfg.seq_len
         self.replay = Replay(self.spec, cfg.replay_capacity, cfg.num_envs, seed=self.seed)
-        self.counters = {"env_steps": 0, "updates": 0, "episodes": 0, "update_budget": 0.0, "next_eval": 0,
-                         "next_log": cfg.log_every, "next_checkpoint": cfg.checkpoint_every, "wall_time": 0.0}
+        self.counters = {
+            "env_steps": 0,
+            "updates": 0,
+            "episodes": 0,
+            "update_budget": 0.0,
+            "next_eval": 0,
+            "next_log": cfg.log_every,
+            "next_checkpoint": cfg.checkpoint_every,
+            "wall_time": 0.0,
+        }
         self.metrics = MetricsLogger(self.run_dir, "metrics")
         self.eval_log = MetricsLogger(self.run_dir, "eval", tensorboard=False)
         self.episode_log = MetricsLogger(self.run_dir, "episodes", tensorboard=False)  # every training episode
         self._write_config()
 
     def _write_config(self) -> None:
-        resolved = {"train": asdict(self.cfg), "spec": asdict(self.spec), "agent": self.cfg.agent,
-                    "replay_bytes": self.replay.nbytes, "device": str(self.device), "world_size": self.dist.world_size}
+        resolved = {
+            "train": asdict(self.cfg),
+            "spec": asdict(self.spec),
+            "agent": self.cfg.agent,
+            "replay_bytes": self.replay.nbytes,
+            "device": str(self.device),
+            "world_size": self.dist.world_size,
+        }
         atomic_write_bytes(self.run_dir / "config.json", (json.dumps(resolved, indent=2) + "\n").encode())
 
     def resume(self) -> bool:
@@ -153,8 +179,10 @@ class Trainer:
             for log in (self.metrics, self.eval_log, self.episode_log):
                 log.rewind(int(self.counters["env_steps"]))
         if not self.dist.same_everywhere(-1 if path is None else int(self.counters["env_steps"]), self.device):
-            raise CheckpointError(f"cannot resume {self.cfg.out}: the ranks' checkpoints are missing or at different "
-                                  "steps; resume with the torchrun command (number of processes) that started the run")
+            raise CheckpointError(
+                f"cannot resume {self.cfg.out}: the ranks' checkpoints are missing or at different "
+                "steps; resume with the torchrun command (number of processes) that started the run"
+            )
         return path is not None
 
     def _to_torch(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -164,7 +192,9 @@ class Trainer:
         c = self.counters
         video = self.run_dir / "videos" / f"eval_{c['env_steps']:08d}.mp4" if self.cfg.video else None
         t0 = time.time()
-        result = evaluate(self.agent, self.eval_envs, self.cfg.eval_episodes, seed=self.cfg.seed + EVAL_SEED_OFFSET, video=video)
+        result = evaluate(
+            self.agent, self.eval_envs, self.cfg.eval_episodes, seed=self.cfg.seed + EVAL_SEED_OFFSET, video=video
+        )
         summary = result.summary()
         summary["eval/seconds"] = time.time() - t0
         summary["env_steps"] = c["env_steps"]
@@ -194,8 +224,10 @@ class Trainer:
         last_summary: dict[str, float] = {}
         t_start, steps_at_start, updates_at_start = time.time(), c["env_steps"], c["updates"]
         stop_anywhere = 0  # with several ranks: a stop request on any rank, summed with the last step's count
-        with TrainProgress(cfg.steps, enabled=cfg.progress and main, start=c["env_steps"]) as progress, \
-                stop_requests() as stop:
+        with (
+            TrainProgress(cfg.steps, enabled=cfg.progress and main, start=c["env_steps"]) as progress,
+            stop_requests() as stop,
+        ):
             while c["env_steps"] < cfg.steps:
                 # Ctrl-C / SIGTERM: keep everything up to this step. With several ranks, every rank acts on the request
                 # as it was summed at the last step, so all of them stop at the same step.
@@ -229,8 +261,10 @@ class Trainer:
                 for i in np.flatnonzero(done):
                     recent = (recent + [(float(ep_return[i]), bool(ep_success[i]))])[-20:]
                     c["episodes"] += 1
-                    self.episode_log.log(c["env_steps"], {"return": float(ep_return[i]), "success": bool(ep_success[i]),
-                                                          "length": int(ep_length[i])})
+                    self.episode_log.log(
+                        c["env_steps"],
+                        {"return": float(ep_return[i]), "success": bool(ep_success[i]), "length": int(ep_length[i])},
+                    )
                     ep_return[i], ep_success[i], ep_length[i] = 0.0, False, 0
                 reward = np.where(live, r, 0.0).astype(np.float32)
                 is_first, is_last, is_terminal = is_last.copy(), done, live & terminated
@@ -249,10 +283,16 @@ class Trainer:
                     self.dist.check_in_sync(self.agent)
                     elapsed = max(time.time() - t_start, 1e-9)
                     row = {k: float(np.mean(v)) for k, v in train_metrics.items()}
-                    row.update({"charts/env_steps_per_s": (c["env_steps"] - steps_at_start) / elapsed,
-                                "charts/updates_per_s": (c["updates"] - updates_at_start) / elapsed,
-                                "charts/updates": c["updates"], "charts/episodes": c["episodes"],
-                                "charts/peak_memory_mb": peak_memory_mb(), "charts/replay_mb": self.replay.nbytes / 2**20})
+                    row.update(
+                        {
+                            "charts/env_steps_per_s": (c["env_steps"] - steps_at_start) / elapsed,
+                            "charts/updates_per_s": (c["updates"] - updates_at_start) / elapsed,
+                            "charts/updates": c["updates"],
+                            "charts/episodes": c["episodes"],
+                            "charts/peak_memory_mb": peak_memory_mb(),
+                            "charts/replay_mb": self.replay.nbytes / 2**20,
+                        }
+                    )
                     if recent:
                         row["train/return"] = float(np.mean([x[0] for x in recent]))
                         row["train/success"] = float(np.mean([x[1] for x in recent]))
@@ -262,7 +302,9 @@ class Trainer:
                     c["next_log"] += cfg.log_every
             if main:
                 last_summary = self._evaluate(progress)
-            while c["next_eval"] <= c["env_steps"]:  # this evaluation served the scheduled one: an extended run moves on
+            while (
+                c["next_eval"] <= c["env_steps"]
+            ):  # this evaluation served the scheduled one: an extended run moves on
                 c["next_eval"] += cfg.eval_every
         self._checkpoint()
         if main:

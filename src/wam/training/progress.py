@@ -12,10 +12,18 @@ class TrainProgress:
         self.enabled = enabled
         self._fields = {"success": "-", "ret": "-", "train": "-", "sps": "-", "updates": "0"}
         self._progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("env steps"),
-            TextColumn("success {task.fields[success]} | eval return {task.fields[ret]} | train return {task.fields[train]}"
-                       " | {task.fields[sps]} steps/s | {task.fields[updates]} updates"),
-            TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False,
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("env steps"),
+            TextColumn(
+                "success {task.fields[success]} | eval return {task.fields[ret]} | train return {task.fields[train]}"
+                " | {task.fields[sps]} steps/s | {task.fields[updates]} updates"
+            ),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            disable=not enabled,
+            transient=False,
         )
         self._task = self._progress.add_task("train", total=total, completed=start, **self._fields)
 
@@ -36,4 +44,6 @@ class TrainProgress:
 
     def set_train(self, ret: float | None, sps: float, updates: int) -> None:
         """Show training return, throughput and update count."""
-        self._progress.update(self._task, train="-" if ret is None else f"{ret:.1f}", sps=f"{sps:.0f}", updates=str(updates))
+        self._progress.update(
+            self._task, train="-" if ret is None else f"{ret:.1f}", sps=f"{sps:.0f}", updates=str(updates)
+        )

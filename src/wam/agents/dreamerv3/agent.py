@@ -24,15 +24,28 @@ from wam.agents.spec import EnvSpec
 from wam.constants import ACTION, DEPTH, IS_FIRST, IS_LAST, IS_TERMINAL, MASK, REWARD, RGB, TASK
 from wam.io.pretrained import load_pretrained_agent, save_pretrained
 from wam.losses import (
-    ReturnNormalizer, bce_with_logits, kl_categorical, kl_free_bits, lambda_returns, masked_mean, normal_entropy,
-    normal_log_density, symexp_bins, symlog, twohot, twohot_loss, twohot_mean,
+    ReturnNormalizer,
+    bce_with_logits,
+    kl_categorical,
+    kl_free_bits,
+    lambda_returns,
+    masked_mean,
+    normal_entropy,
+    normal_log_density,
+    symexp_bins,
+    symlog,
+    twohot,
+    twohot_loss,
+    twohot_mean,
 )
 
 
 def _check_spec(cfg: DreamerV3Config, spec: EnvSpec) -> None:
     """Raise a clear error when the environment cannot be modelled with this config."""
     if not spec.obs_shapes:
-        raise ValueError("EnvSpec has no observation keys; DreamerV3 needs at least one of rgb, depth, proprio, state, task")
+        raise ValueError(
+            "EnvSpec has no observation keys; DreamerV3 needs at least one of rgb, depth, proprio, state, task"
+        )
     if spec.action_dim < 1:
         raise ValueError(f"EnvSpec.action_dim={spec.action_dim} must be >= 1")
     sizes = {k: tuple(spec.obs_shapes[k][:2]) for k in spec.image_keys}
@@ -43,7 +56,8 @@ def _check_spec(cfg: DreamerV3Config, spec: EnvSpec) -> None:
         if h % factor or w % factor:
             raise ValueError(
                 f"{key} images are {h}x{w} but {len(cfg.cnn_mults)} CNN stages need sides divisible by {factor}; "
-                f"use image_size 64 or change cnn_mults")
+                f"use image_size 64 or change cnn_mults"
+            )
 
 
 class DreamerV3Agent(Agent):
@@ -68,19 +82,34 @@ class DreamerV3Agent(Agent):
         self.retnorm = ReturnNormalizer(cfg.retnorm_decay, cfg.retnorm_limit, cfg.retnorm_low, cfg.retnorm_high)
         self.register_buffer("bins", symexp_bins(cfg.bins), persistent=False)
         # One optimiser for every module, as in the 2025 reference.
-        self.optimizer = LaProp([p for p in self.parameters() if p.requires_grad], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
-                                eps=cfg.eps, agc=cfg.agc, warmup=cfg.warmup)
+        self.optimizer = LaProp(
+            [p for p in self.parameters() if p.requires_grad],
+            lr=cfg.lr,
+            betas=(cfg.beta1, cfg.beta2),
+            eps=cfg.eps,
+            agc=cfg.agc,
+            warmup=cfg.warmup,
+        )
 
     # ------------------------------------------------------------------ acting
 
     def init_state(self, batch_size: int) -> dict[str, Tensor]:
         """Zero latent state and previous action for ``batch_size`` environments."""
         deter, stoch = self.rssm.initial(batch_size, self.device)
-        return {"deter": deter, "stoch": stoch, "action": torch.zeros(batch_size, self.spec.action_dim, device=self.device)}
+        return {
+            "deter": deter,
+            "stoch": stoch,
+            "action": torch.zeros(batch_size, self.spec.action_dim, device=self.device),
+        }
 
     @torch.no_grad()
-    def act(self, obs: dict[str, np.ndarray], state: dict[str, Tensor] | None, is_first: np.ndarray,
-            deterministic: bool = False) -> tuple[np.ndarray, dict[str, Tensor]]:
+    def act(
+        self,
+        obs: dict[str, np.ndarray],
+        state: dict[str, Tensor] | None,
+        is_first: np.ndarray,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, dict[str, Tensor]]:
         """Filter one step and pick actions. ``deterministic`` uses the latent and policy modes (evaluation)."""
         self.spec.check_obs(obs, batch_dims=1)
         is_first = np.asarray(is_first, dtype=bool).reshape(-1)
@@ -92,8 +121,9 @@ class DreamerV3Agent(Agent):
         dev = self.device
         x = {k: torch.as_tensor(np.asarray(obs[k]), device=dev) for k in self.spec.obs_shapes}
         reset = torch.as_tensor(is_first, device=dev)
-        deter, stoch, _ = self.rssm.obs_step(state["deter"], state["stoch"], state["action"], self.encoder(x), reset,
-                                             mode=deterministic)
+        deter, stoch, _ = self.rssm.obs_step(
+            state["deter"], state["stoch"], state["action"], self.encoder(x), reset, mode=deterministic
+        )
         action = self._sample_action(self.rssm.feat(deter, stoch), mode=deterministic)  # (N, A)
         if self.spec.discrete:
             out = action.argmax(-1).cpu().numpy().astype(np.int64)
@@ -136,7 +166,9 @@ class DreamerV3Agent(Agent):
             return F.one_hot(action.long(), self.spec.action_dim).float()
         return action.float()
 
-    def world_model_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
+    def world_model_losses(
+        self, batch: dict[str, Tensor]
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
         """World-model losses on a replay batch. → (losses, metrics, posterior states {deter, stoch, feat})."""
         cfg, spec = self.config, self.spec
         spec.check_obs(batch, batch_dims=2)
@@ -161,7 +193,9 @@ class DreamerV3Agent(Agent):
         rec = {}
         for key, pred in recon.items():
             if key == TASK:
-                rec[key] = F.cross_entropy(pred.flatten(0, 1), batch[TASK].long().flatten(), reduction="none").view(B, T)
+                rec[key] = F.cross_entropy(pred.flatten(0, 1), batch[TASK].long().flatten(), reduction="none").view(
+                    B, T
+                )
             elif key in (RGB, DEPTH):
                 target = batch[key].float() / 255.0 if key == RGB else depth_to_unit(batch[key].float())
                 rec[key] = (pred - target).square().sum((-3, -2, -1))  # summed over pixels, as the paper
@@ -203,7 +237,9 @@ class DreamerV3Agent(Agent):
         """Whether the actor learns by differentiating imagined returns (``actor_grad="backprop"``, continuous only)."""
         return self.config.actor_grad == "backprop" and not self.spec.discrete
 
-    def actor_critic_losses(self, batch: dict[str, Tensor], post: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def actor_critic_losses(
+        self, batch: dict[str, Tensor], post: dict[str, Tensor]
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Actor, critic and replay-critic losses, imagining from every posterior state of the batch."""
         cfg = self.config
         H, gamma = cfg.imag_horizon, cfg.gamma
@@ -216,8 +252,9 @@ class DreamerV3Agent(Agent):
         # --- imagination from stopped starts. With the backprop actor the rollout keeps its graph, and the return
         # (through dynamics, reward head and critic) trains the actor; `update` routes that gradient to the actor only.
         backprop = self.backprop_actor
-        graph, actions = self.imagine(post["deter"].detach().flatten(0, 1), post["stoch"].detach().flatten(0, 1), H,
-                                      grad=backprop)
+        graph, actions = self.imagine(
+            post["deter"].detach().flatten(0, 1), post["stoch"].detach().flatten(0, 1), H, grad=backprop
+        )
         feats = graph.detach()
         with torch.set_grad_enabled(backprop):
             reward = self._value(self.reward_head, graph[:, 1:])  # (N, H): reward on arriving at step t+1

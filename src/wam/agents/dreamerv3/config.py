@@ -164,20 +164,45 @@ class DreamerV3Config:
     def __post_init__(self) -> None:
         self.cnn_mults = tuple(int(m) for m in self.cnn_mults)
         positive = (
-            "batch_size", "seq_len", "deter", "hidden", "stoch", "classes", "blocks", "units", "cnn_depth",
-            "kernel", "bspace", "imag_horizon", "prior_layers",
+            "batch_size",
+            "seq_len",
+            "deter",
+            "hidden",
+            "stoch",
+            "classes",
+            "blocks",
+            "units",
+            "cnn_depth",
+            "kernel",
+            "bspace",
+            "imag_horizon",
+            "prior_layers",
         )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"DreamerV3Config.{name}={getattr(self, name)} must be >= 1")
-        for name in ("dyn_layers", "post_layers", "enc_layers", "dec_layers", "reward_layers", "cont_layers",
-                     "actor_layers", "critic_layers", "warmup", "imag_last"):
+        for name in (
+            "dyn_layers",
+            "post_layers",
+            "enc_layers",
+            "dec_layers",
+            "reward_layers",
+            "cont_layers",
+            "actor_layers",
+            "critic_layers",
+            "warmup",
+            "imag_last",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"DreamerV3Config.{name}={getattr(self, name)} must be >= 0")
         if self.seq_len < 2:
-            raise ValueError(f"DreamerV3Config.seq_len={self.seq_len} must be >= 2 (the replay value loss needs a next step)")
+            raise ValueError(
+                f"DreamerV3Config.seq_len={self.seq_len} must be >= 2 (the replay value loss needs a next step)"
+            )
         if self.imag_last == 1:
-            raise ValueError("DreamerV3Config.imag_last=1 leaves the replay value loss no transition; use 0 (all) or >= 2")
+            raise ValueError(
+                "DreamerV3Config.imag_last=1 leaves the replay value loss no transition; use 0 (all) or >= 2"
+            )
         if self.deter % self.blocks:
             raise ValueError(f"DreamerV3Config.deter={self.deter} must be divisible by blocks={self.blocks}")
         if self.deter % self.bspace:
@@ -187,7 +212,8 @@ class DreamerV3Config:
         if (self.cnn_depth * self.cnn_mults[-1]) % self.bspace:
             raise ValueError(
                 f"the last CNN stage has cnn_depth*cnn_mults[-1]={self.cnn_depth * self.cnn_mults[-1]} channels, "
-                f"which must be divisible by bspace={self.bspace}")
+                f"which must be divisible by bspace={self.bspace}"
+            )
         if self.kernel % 2 == 0:
             raise ValueError(f"DreamerV3Config.kernel={self.kernel} must be odd ('same' padding)")
         if self.bins < 2:
@@ -198,14 +224,30 @@ class DreamerV3Config:
         if not 0.0 < self.actor_min_std < self.actor_max_std:
             raise ValueError(f"need 0 < actor_min_std ({self.actor_min_std}) < actor_max_std ({self.actor_max_std})")
         if self.discount_horizon < 1.0:
-            raise ValueError(f"DreamerV3Config.discount_horizon={self.discount_horizon} must be >= 1 (γ = 1 - 1/horizon)")
+            raise ValueError(
+                f"DreamerV3Config.discount_horizon={self.discount_horizon} must be >= 1 (γ = 1 - 1/horizon)"
+            )
         for name in ("lam", "retnorm_decay", "slow_critic_decay", "beta1", "beta2"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"DreamerV3Config.{name}={getattr(self, name)} must be in [0, 1]")
         if not 0.0 <= self.retnorm_low < self.retnorm_high <= 1.0:
             raise ValueError(f"need 0 <= retnorm_low ({self.retnorm_low}) < retnorm_high ({self.retnorm_high}) <= 1")
-        for name in ("free_bits", "loss_dyn", "loss_rep", "loss_rec", "loss_reward", "loss_cont", "loss_actor",
-                     "loss_critic", "loss_repval", "actor_entropy", "retnorm_limit", "slowreg", "agc", "actor_outscale"):
+        for name in (
+            "free_bits",
+            "loss_dyn",
+            "loss_rep",
+            "loss_rec",
+            "loss_reward",
+            "loss_cont",
+            "loss_actor",
+            "loss_critic",
+            "loss_repval",
+            "actor_entropy",
+            "retnorm_limit",
+            "slowreg",
+            "agc",
+            "actor_outscale",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"DreamerV3Config.{name}={getattr(self, name)} must be >= 0")
         if self.actor_grad not in ACTOR_GRADS:
@@ -228,8 +270,13 @@ class DreamerV3Config:
     def loss_scales(self) -> dict[str, float]:
         """Scale of each named loss; reconstruction keys share ``loss_rec`` (see ``DreamerV3Agent.update``)."""
         return {
-            "dyn": self.loss_dyn, "rep": self.loss_rep, "reward": self.loss_reward, "cont": self.loss_cont,
-            "actor": self.loss_actor, "critic": self.loss_critic, "repval": self.loss_repval,
+            "dyn": self.loss_dyn,
+            "rep": self.loss_rep,
+            "reward": self.loss_reward,
+            "cont": self.loss_cont,
+            "actor": self.loss_actor,
+            "critic": self.loss_critic,
+            "repval": self.loss_repval,
         }
 
     def replace(self, **changes) -> "DreamerV3Config":

@@ -111,8 +111,12 @@ class Encoder(nn.Module):
             layers: list[nn.Module] = []
             for mult in cfg.cnn_mults:
                 depth = cfg.cnn_depth * mult
-                layers += [init_(nn.Conv2d(chans, depth, cfg.kernel, padding=cfg.kernel // 2)), nn.MaxPool2d(2),
-                           ChannelRMSNorm(depth), nn.SiLU()]
+                layers += [
+                    init_(nn.Conv2d(chans, depth, cfg.kernel, padding=cfg.kernel // 2)),
+                    nn.MaxPool2d(2),
+                    ChannelRMSNorm(depth),
+                    nn.SiLU(),
+                ]
                 chans = depth
             self.cnn = nn.Sequential(*layers)
             factor = 2 ** len(cfg.cnn_mults)
@@ -158,17 +162,28 @@ class Decoder(nn.Module):
             # Block-linear projection of h_t into the first feature map (keeps the layer small for big h_t).
             self.bspace = cfg.bspace
             self.space_deter = BlockLinear(self.deter, units, cfg.bspace)
-            self.space_stoch = nn.Sequential(linear(self.stoch_dim, 2 * cfg.units), nn.RMSNorm(2 * cfg.units, eps=NORM_EPS),
-                                             nn.SiLU(), linear(2 * cfg.units, units))
+            self.space_stoch = nn.Sequential(
+                linear(self.stoch_dim, 2 * cfg.units),
+                nn.RMSNorm(2 * cfg.units, eps=NORM_EPS),
+                nn.SiLU(),
+                linear(2 * cfg.units, units),
+            )
             self.space_norm = nn.RMSNorm(self.top, eps=NORM_EPS)
             layers: list[nn.Module] = []
             chans = depths[-1]
             for depth in reversed(depths[:-1]):
-                layers += [nn.Upsample(scale_factor=2, mode="nearest"),
-                           init_(nn.Conv2d(chans, depth, cfg.kernel, padding=cfg.kernel // 2)), ChannelRMSNorm(depth), nn.SiLU()]
+                layers += [
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    init_(nn.Conv2d(chans, depth, cfg.kernel, padding=cfg.kernel // 2)),
+                    ChannelRMSNorm(depth),
+                    nn.SiLU(),
+                ]
                 chans = depth
             out_chans = sum(self.img_chans.values())
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), init_(nn.Conv2d(chans, out_chans, cfg.kernel, padding=cfg.kernel // 2))]
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                init_(nn.Conv2d(chans, out_chans, cfg.kernel, padding=cfg.kernel // 2)),
+            ]
             self.cnn = nn.Sequential(*layers)
 
     def forward(self, deter: Tensor, stoch: Tensor) -> dict[str, Tensor]:
@@ -184,7 +199,9 @@ class Decoder(nn.Module):
         if self.img_chans:
             (h, w), g = self.min_hw, self.bspace
             x0 = self.space_deter(deter.reshape(-1, self.deter))  # (N, G·h·w·c)
-            x0 = x0.reshape(-1, g, h, w, self.top // g).permute(0, 2, 3, 1, 4).reshape(-1, h, w, self.top)  # (N, h, w, C)
+            x0 = (
+                x0.reshape(-1, g, h, w, self.top // g).permute(0, 2, 3, 1, 4).reshape(-1, h, w, self.top)
+            )  # (N, h, w, C)
             x1 = self.space_stoch(stoch.reshape(-1, self.stoch_dim)).reshape(-1, h, w, self.top)
             x = F.silu(self.space_norm(x0 + x1)).permute(0, 3, 1, 2)  # (N, C, h, w)
             x = torch.sigmoid(self.cnn(x)).permute(0, 2, 3, 1)  # (N, H, W, C)
@@ -250,7 +267,9 @@ class RSSM(nn.Module):
         """One block-GRU step: h_t = f(h_{t-1}, z_{t-1}, a_{t-1}); (N, D), (N, S, C), (N, H) → (N, D)."""
         x = torch.cat([self.in_deter(deter), self.in_stoch(stoch.flatten(-2)), action_emb], -1)  # (N, 3H)
         G = self.blocks
-        x = torch.cat([deter.reshape(-1, G, self.deter // G), x[:, None].expand(-1, G, -1)], -1).flatten(1)  # (N, G·(D/G+3H))
+        x = torch.cat([deter.reshape(-1, G, self.deter // G), x[:, None].expand(-1, G, -1)], -1).flatten(
+            1
+        )  # (N, G·(D/G+3H))
         x = self.gru(self.dyn_hidden(x)).reshape(-1, G, 3, self.deter // G)  # (N, G, 3, D/G)
         reset, cand, update = (x[:, :, i].flatten(1) for i in range(3))
         cand = torch.tanh(torch.sigmoid(reset) * cand)
@@ -277,8 +296,16 @@ class RSSM(nn.Module):
         probs = logits.softmax(-1)
         return hard + (probs - probs.detach())  # bracketed: the forward value stays exactly one-hot
 
-    def obs_step(self, deter: Tensor, stoch: Tensor, action: Tensor, token: Tensor, reset: Tensor | None,
-                 mode: bool = False, action_emb: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def obs_step(
+        self,
+        deter: Tensor,
+        stoch: Tensor,
+        action: Tensor,
+        token: Tensor,
+        reset: Tensor | None,
+        mode: bool = False,
+        action_emb: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Filter one real step; ``reset`` (N,) zeroes the state and previous action first. → deter, stoch, post logits.
 
         ``action_emb`` may carry a precomputed :meth:`embed_action` of ``action``; ``reset=None`` means no resets.
@@ -301,14 +328,24 @@ class RSSM(nn.Module):
     def observe(self, tokens: Tensor, prev_action: Tensor, reset: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Filter a sequence: tokens (B, T, E), prev_action (B, T, A), reset (B, T) → deter (B,T,D), stoch (B,T,S,C), post logits."""
         B, T = reset.shape
-        assert tokens.shape[:2] == (B, T) and prev_action.shape[:2] == (B, T), (tokens.shape, prev_action.shape, reset.shape)
+        assert tokens.shape[:2] == (B, T) and prev_action.shape[:2] == (B, T), (
+            tokens.shape,
+            prev_action.shape,
+            reset.shape,
+        )
         deter, stoch = self.initial(B, tokens.device)
         action_emb = self.embed_action(prev_action)  # (B, T, H), one call instead of T
         any_reset = reset.any(0).tolist()  # one host sync; steps without resets skip the masking
         deters, stochs, logits = [], [], []
         for t in range(T):
-            deter, stoch, logit = self.obs_step(deter, stoch, prev_action[:, t], tokens[:, t],
-                                                reset[:, t] if any_reset[t] else None, action_emb=action_emb[:, t])
+            deter, stoch, logit = self.obs_step(
+                deter,
+                stoch,
+                prev_action[:, t],
+                tokens[:, t],
+                reset[:, t] if any_reset[t] else None,
+                action_emb=action_emb[:, t],
+            )
             deters.append(deter)
             stochs.append(stoch)
             logits.append(logit)

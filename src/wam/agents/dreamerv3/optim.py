@@ -19,8 +19,16 @@ from torch import Tensor
 class LaProp(torch.optim.Optimizer):
     """LaProp (Ziyin et al. 2020) + adaptive gradient clipping (Brock et al. 2021), as DreamerV3 uses them."""
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 4e-5, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-20, agc: float = 0.3, agc_pmin: float = 1e-3, warmup: int = 1000):
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 4e-5,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-20,
+        agc: float = 0.3,
+        agc_pmin: float = 1e-3,
+        warmup: int = 1000,
+    ):
         if lr <= 0:
             raise ValueError(f"lr={lr} must be > 0")
         if not all(0.0 <= b < 1.0 for b in betas):
@@ -66,10 +74,10 @@ class LaProp(torch.optim.Optimizer):
                 t = state["step"]
                 nu, mu = state["nu"], state["mu"]
                 nu.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                denom = (nu / (1 - beta2 ** t)).sqrt_().add_(group["eps"])
+                denom = (nu / (1 - beta2**t)).sqrt_().add_(group["eps"])
                 mu.mul_(beta1).add_(grad / denom, alpha=1 - beta1)
                 lr = group["lr"] * (min(1.0, t / group["warmup"]) if group["warmup"] else 1.0)
-                p.add_(mu, alpha=-lr / (1 - beta1 ** t))
+                p.add_(mu, alpha=-lr / (1 - beta1**t))
         if not norms:
             return torch.zeros(())
         return torch.linalg.vector_norm(torch.stack(norms))

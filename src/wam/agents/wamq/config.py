@@ -94,10 +94,19 @@ class WAMQConfig:
             (self.coupling in COUPLINGS, f"coupling={self.coupling!r}; choose one of {COUPLINGS}"),
             (self.dyn_target in DYN_TARGETS, f"dyn_target={self.dyn_target!r}; choose one of {DYN_TARGETS}"),
             (self.q_kind in Q_KINDS, f"q_kind={self.q_kind!r}; choose one of {Q_KINDS}"),
-            (self.dim > 0 and self.dim % self.heads == 0, f"dim={self.dim} must be a positive multiple of heads={self.heads}"),
-            (self.batch_size >= 1 and self.seq_len >= 2, f"batch_size={self.batch_size} must be >= 1, seq_len={self.seq_len} >= 2"),
+            (
+                self.dim > 0 and self.dim % self.heads == 0,
+                f"dim={self.dim} must be a positive multiple of heads={self.heads}",
+            ),
+            (
+                self.batch_size >= 1 and self.seq_len >= 2,
+                f"batch_size={self.batch_size} must be >= 1, seq_len={self.seq_len} >= 2",
+            ),
             (self.num_q >= 2, f"num_q={self.num_q} must be >= 2 (targets take the minimum of two heads)"),
-            (0.0 < self.gamma <= 1.0 and 0.0 < self.tau <= 1.0, f"need 0 < gamma ({self.gamma}) <= 1 and 0 < tau ({self.tau}) <= 1"),
+            (
+                0.0 < self.gamma <= 1.0 and 0.0 < self.tau <= 1.0,
+                f"need 0 < gamma ({self.gamma}) <= 1 and 0 < tau ({self.tau}) <= 1",
+            ),
             (self.init_alpha > 0 and self.lr > 0 and self.grad_clip > 0, "init_alpha, lr and grad_clip must be > 0"),
             (0.0 < self.min_std < self.max_std, f"need 0 < min_std ({self.min_std}) < max_std ({self.max_std})"),
             (self.alpha_pg >= 0.0, f"alpha_pg={self.alpha_pg} must be >= 0"),

@@ -25,6 +25,7 @@ from wam.constants import ACTION, IS_TERMINAL, MASK, REWARD
 from wam.losses import bce_with_logits, masked_mean
 from wam.models.nn.tokenizers import prepare_obs
 
+
 def target_entropy(net: WAMQNet) -> float:
     """The entropy the temperature aims for (config value, or the box / discrete default)."""
     if net.config.target_entropy is not None:
@@ -77,15 +78,27 @@ def wamq_loss(net: WAMQNet, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str,
     actor = masked_mean(alpha * log_prob - q_pi, valid)
     alpha_loss = -masked_mean(net.log_alpha * (log_prob.detach() + target_entropy(net)), valid)
 
-    total = (cfg.dyn_scale * dyn + cfg.reward_scale * rew + cfg.cont_scale * cont_loss + cfg.q_scale * q_loss
-             + actor + alpha_loss)
+    total = (
+        cfg.dyn_scale * dyn
+        + cfg.reward_scale * rew
+        + cfg.cont_scale * cont_loss
+        + cfg.q_scale * q_loss
+        + actor
+        + alpha_loss
+    )
     with torch.no_grad():
         q_real = net.q.value(q_out).mean(0)
         metrics = {
-            "loss/dyn": float(dyn), "loss/reward": float(rew), "loss/cont": float(cont_loss), "loss/q": float(q_loss),
-            "loss/actor": float(actor), "loss/alpha": float(alpha_loss), "loss/total": float(total),
-            "q/mean": float(masked_mean(q_real, trans)), "q/target": float(masked_mean(target, trans)),
-"actor/alpha": float(alpha),
+            "loss/dyn": float(dyn),
+            "loss/reward": float(rew),
+            "loss/cont": float(cont_loss),
+            "loss/q": float(q_loss),
+            "loss/actor": float(actor),
+            "loss/alpha": float(alpha_loss),
+            "loss/total": float(total),
+            "q/mean": float(masked_mean(q_real, trans)),
+            "q/target": float(masked_mean(target, trans)),
+            "actor/alpha": float(alpha),
             "actor/entropy": float(-masked_mean(log_prob, valid)),
             "wm/reward_pred": float(masked_mean(net.reward.mean(g[:, :-1]), trans)),
             "wm/z_std": float(z[mask].std(0).mean()),  # spread of the latent over the batch: near 0 = collapsed

@@ -51,8 +51,17 @@ class QEnsemble(nn.Module):
         super().__init__()
         out = 1 if bins is None else len(bins)
         self.heads = nn.ModuleList(
-            nn.Sequential(nn.Linear(inp, hidden), nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, hidden),
-                          nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, out)) for _ in range(n))
+            nn.Sequential(
+                nn.Linear(inp, hidden),
+                nn.LayerNorm(hidden),
+                nn.SiLU(),
+                nn.Linear(hidden, hidden),
+                nn.LayerNorm(hidden),
+                nn.SiLU(),
+                nn.Linear(hidden, out),
+            )
+            for _ in range(n)
+        )
         if bins is not None:  # two-hot heads start at Q = 0
             for head in self.heads:
                 nn.init.zeros_(head[-1].weight)
@@ -97,7 +106,9 @@ class WAMQNet(nn.Module):
     def __init__(self, config: WAMQConfig, spec: EnvSpec):
         super().__init__()
         if not spec.obs_shapes or spec.action_dim < 1:
-            raise ValueError("the spec is empty; build it with EnvSpec.from_spaces(env.observation_space, env.action_space)")
+            raise ValueError(
+                "the spec is empty; build it with EnvSpec.from_spaces(env.observation_space, env.action_space)"
+            )
         self.config, self.spec = config, spec
         c = config
         D, A = c.dim, spec.action_dim
@@ -140,8 +151,10 @@ class WAMQNet(nn.Module):
         """Trunk over real windows: z (B, T, D), action features a (B, T, A), mask (B, T) → h, g (B, T, D)."""
         B, T, D = z.shape
         if T > self.config.seq_len:
-            raise ValueError(f"a window of {T} steps is longer than the model's seq_len={self.config.seq_len}; "
-                             "sample windows of at most seq_len steps")
+            raise ValueError(
+                f"a window of {T} steps is longer than the model's seq_len={self.config.seq_len}; "
+                "sample windows of at most seq_len steps"
+            )
         pos = torch.arange(2 * T, device=z.device).expand(B, -1)
         out, _ = self.trunk.forward_cached(self._tokens(z, a, pos), mask.repeat_interleave(2, dim=1), None)
         out = out.view(B, T, 2, D)
@@ -180,11 +193,16 @@ class WAMQNet(nn.Module):
     def init_act_state(self, n: int) -> ActState:
         """Empty history for ``n`` environments."""
         C, dev = self.context, self.token_type.device
-        return ActState(torch.zeros(n, C, self.config.dim, device=dev), torch.zeros(n, C, self.spec.action_dim, device=dev),
-                        torch.zeros(n, dtype=torch.long, device=dev))
+        return ActState(
+            torch.zeros(n, C, self.config.dim, device=dev),
+            torch.zeros(n, C, self.spec.action_dim, device=dev),
+            torch.zeros(n, dtype=torch.long, device=dev),
+        )
 
     @torch.no_grad()
-    def act_step(self, obs: dict[str, Tensor], state: ActState, is_first: Tensor, deterministic: bool) -> tuple[Tensor, ActState]:
+    def act_step(
+        self, obs: dict[str, Tensor], state: ActState, is_first: Tensor, deterministic: bool
+    ) -> tuple[Tensor, ActState]:
         """One action per environment from its history and the new observation (N, ...); returns the new history."""
         z = self.encode(obs)  # (N, D)
         N, C = z.shape[0], self.context
@@ -200,6 +218,9 @@ class WAMQNet(nn.Module):
         dist = self.policy(out[:, -1])
         action = dist.mode() if deterministic else dist.rsample()[0]
         if C:
-            state = ActState(torch.cat([state.z, z.unsqueeze(1)], 1)[:, 1:],
-                             torch.cat([state.a, self.action_features(action).unsqueeze(1)], 1)[:, 1:], (length + 1).clamp(max=C))
+            state = ActState(
+                torch.cat([state.z, z.unsqueeze(1)], 1)[:, 1:],
+                torch.cat([state.a, self.action_features(action).unsqueeze(1)], 1)[:, 1:],
+                (length + 1).clamp(max=C),
+            )
         return action, state

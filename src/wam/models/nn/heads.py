@@ -100,8 +100,16 @@ BOX_POLICIES = {"tanh_normal": TanhGaussian, "bounded_normal": BoundedNormal}
 class PolicyHead(nn.Module):
     """h (.., D) → action distribution (``box_dist`` names one of :data:`BOX_POLICIES` for Box actions)."""
 
-    def __init__(self, dim: int, hidden: int, action_dim: int, discrete: bool, min_std: float, max_std: float,
-                 box_dist: str = "tanh_normal"):
+    def __init__(
+        self,
+        dim: int,
+        hidden: int,
+        action_dim: int,
+        discrete: bool,
+        min_std: float,
+        max_std: float,
+        box_dist: str = "tanh_normal",
+    ):
         super().__init__()
         if box_dist not in BOX_POLICIES:
             raise ValueError(f"unknown policy distribution {box_dist!r}; choose one of {list(BOX_POLICIES)}")

@@ -65,7 +65,9 @@ class Block(nn.Module):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = SelfAttention(dim, heads, dropout)
-        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim), nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim), nn.Dropout(dropout)
+        )
 
     def forward(self, x: Tensor, mask: Tensor, past: tuple[Tensor, Tensor] | None):
         """See :class:`SelfAttention`; returns (x, keys, values)."""
@@ -102,7 +104,7 @@ class Transformer(nn.Module):
             mask = new_mask
         # A padded query row with no visible key would give NaN; let it see itself (its output is ignored).
         eye = torch.zeros_like(mask)
-        eye[:, :, mask.shape[2] - N:] = torch.eye(N, dtype=torch.bool, device=x.device)
+        eye[:, :, mask.shape[2] - N :] = torch.eye(N, dtype=torch.bool, device=x.device)
         mask = mask | eye
         keys, values = [], []
         for i, block in enumerate(self.blocks):
