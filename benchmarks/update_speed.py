@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.data.synthetic import random_batch
 from wam.models.config import WAMConfig
 from wam.models.world_action_model import WorldActionModel

@@ -8,7 +8,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import pytest
 
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.data.synthetic import random_batch
 
 SPECS = {

@@ -9,7 +9,7 @@ import torch
 
 from conftest import make_batch
 from wam.agents.registry import AGENTS, get_agent, load_agent
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.envs import EnvConfig, make_vector
 from wam.evaluation.evaluate import evaluate
 from wam.io.state import flatten_state, load_state, save_state

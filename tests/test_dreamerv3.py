@@ -11,7 +11,7 @@ import torch
 from conftest import make_batch
 from wam.agents.dreamerv3 import PRESETS, DreamerV3Agent, DreamerV3Config
 from wam.agents.dreamerv3.networks import RSSM
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.losses import symexp_bins, twohot_mean
 
 SPECS = {

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import make_batch
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.envs import EnvConfig, make_vector
 from wam.evaluation.evaluate import evaluate
 

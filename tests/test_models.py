@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import SPECS, make_batch
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.io.pretrained import CheckpointError
 from wam.models.config import WAMConfig
 from wam.models.world_action_model import WorldActionModel

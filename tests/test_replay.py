@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.data.replay import Replay
 from wam.io.pretrained import CheckpointError
 

@@ -7,7 +7,7 @@ import torch
 
 from conftest import SPECS, make_batch
 from wam.agents.sac import SACAgent, SACConfig
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 
 
 def bandit_batch(spec: EnvSpec, n: int, seed: int) -> dict[str, torch.Tensor]:

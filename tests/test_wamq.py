@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import SPECS, make_batch
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.agents.wamq import WAMQAgent, WAMQConfig
 from wam.agents.wamq.loss import wamq_loss
 

@@ -1,7 +1,7 @@
 """wam — World Action Models: one transformer that models the world and acts from a shared latent."""
 
 from wam.agents.registry import get_agent, load_agent
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.envs import make as make_env
 from wam.models import WAMConfig, WorldActionModel
 

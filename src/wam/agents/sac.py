@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wam.agents.base import Agent
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.constants import ACTION, IS_TERMINAL, MASK, REWARD
 from wam.io.pretrained import load_pretrained_agent, save_pretrained
 from wam.losses import symlog

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from wam.agents.base import Agent
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.models.config import ACTOR_GRADS, COUPLINGS, DYN_TARGETS, POLICY_DISTS, SIZES, WAMConfig
 from wam.models.planning import MPPIConfig
 from wam.models.world_action_model import ActState, WorldActionModel

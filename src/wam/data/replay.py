@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.constants import ACTION, DEPTH, IS_FIRST, IS_LAST, IS_TERMINAL, MASK, REWARD, RGB, TASK
 from wam.io.pretrained import CheckpointError, atomic_write_bytes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 
 
 def random_batch(

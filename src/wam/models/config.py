@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.models.nn.heads import BOX_POLICIES
 
 #: Width / depth presets. ``small`` (~1M parameters) trains on a laptop CPU; larger ones are for GPUs.

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.io.pretrained import config_from_dict, load_state_into, read_config, save_pretrained
 from wam.losses import ReturnNormalizer, symexp_bins
 from wam.models.config import WAMConfig

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from wam.agents.base import Agent
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.constants import ACTION, IS_FIRST, IS_LAST, IS_TERMINAL, REWARD, SUCCESS
 from wam.data.replay import Replay
 from wam.envs import make_vector

@@ -20,7 +20,7 @@ from wam.agents.base import Agent
 from wam.agents.dreamerv3.config import DreamerV3Checkpoint, DreamerV3Config
 from wam.agents.dreamerv3.networks import RSSM, ActorHead, ContHead, Decoder, Encoder, TwoHotHead, depth_to_unit
 from wam.agents.dreamerv3.optim import LaProp
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.constants import ACTION, DEPTH, IS_FIRST, IS_LAST, IS_TERMINAL, MASK, REWARD, RGB, TASK
 from wam.io.pretrained import load_pretrained_agent, save_pretrained
 from wam.losses import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 
 #: Model sizes of the paper (``size1m`` … ``size400m``), plus ``debug`` for tests. Each entry overrides the
 #: dataclass defaults; the defaults themselves are ``size1m`` (the reference's current DMC proprio size; its published

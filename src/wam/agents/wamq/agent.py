@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from wam.agents.base import Agent
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.agents.wamq.config import WAMQCheckpoint, WAMQConfig
 from wam.agents.wamq.loss import wamq_loss
 from wam.agents.wamq.model import ActState, WAMQNet

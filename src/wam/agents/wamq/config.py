@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 
 COUPLINGS = ("coupled", "decoupled")
 Q_KINDS = ("twohot", "scalar")

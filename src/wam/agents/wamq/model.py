@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.agents.wamq.config import WAMQConfig
 from wam.losses import symexp_bins, twohot_loss, twohot_mean
 from wam.models.nn.heads import PolicyHead, TwoHotHead

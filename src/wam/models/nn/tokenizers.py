@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wam.agents.spec import EnvSpec
+from wam.envs.spec import EnvSpec
 from wam.constants import DEPTH, RGB, TASK
 from wam.losses import symlog
 from wam.models.nn.transformer import Transformer
