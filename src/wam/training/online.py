@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -105,6 +106,39 @@ def replay_row(
 def peak_memory_mb() -> float:
     """Peak resident memory of this process, in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@dataclass
+class _Rollout:
+    """The training environments' loop state between steps: the last observations, the agent's acting state, the
+    flags and reward the next replay row stores, and the running episodes' return, success and length."""
+
+    obs: dict[str, np.ndarray]
+    state: Any
+    is_first: np.ndarray
+    is_last: np.ndarray
+    is_terminal: np.ndarray
+    reward: np.ndarray
+    ep_return: np.ndarray
+    ep_success: np.ndarray
+    ep_length: np.ndarray
+    recent: list[tuple[float, bool]] = field(default_factory=list)
+    """(return, success) of the last 20 finished training episodes."""
+
+    @classmethod
+    def start(cls, obs: dict[str, np.ndarray], state: Any, n: int) -> "_Rollout":
+        """The state right after resetting ``n`` environments."""
+        return cls(
+            obs,
+            state,
+            np.ones(n, bool),
+            np.zeros(n, bool),
+            np.zeros(n, bool),
+            np.zeros(n, np.float32),
+            np.zeros(n),
+            np.zeros(n, bool),
+            np.zeros(n, int),
+        )
 
 
 class Trainer:
@@ -207,22 +241,17 @@ class Trainer:
     def run(self) -> dict[str, float]:
         """Train until ``cfg.steps`` environment steps; evaluate, log and checkpoint on schedule.
 
+        Each pass of the loop: act on a stop request, run what is due (evaluation, checkpoint), step the environments
+        (:meth:`_env_step`), make the updates the train ratio allows (:meth:`_train`) and log (:meth:`_log`).
         Returns the final evaluation's summary (``{}`` on the ranks > 0 of a data-parallel run, which do not evaluate).
         """
         cfg, c, main = self.cfg, self.counters, self.dist.is_main
-        n = cfg.num_envs
-        # Replayed steps per update over all ranks: the train ratio holds for the global batch.
-        replayed_per_update = self.batch_size * self.seq_len * self.dist.world_size
         # A resumed run seeds its environments anew, so it does not replay the episodes the run started with.
         obs, _ = self.envs.reset(seed=self.seed + c["env_steps"])
-        state = self.agent.init_state(n)
-        is_first, is_last, is_terminal = np.ones(n, bool), np.zeros(n, bool), np.zeros(n, bool)
-        reward = np.zeros(n, np.float32)
-        ep_return, ep_success, ep_length = np.zeros(n), np.zeros(n, bool), np.zeros(n, int)
-        recent: list[tuple[float, bool]] = []
+        roll = _Rollout.start(obs, self.agent.init_state(cfg.num_envs), cfg.num_envs)
         train_metrics: dict[str, list[float]] = {}
         last_summary: dict[str, float] = {}
-        t_start, steps_at_start, updates_at_start = time.time(), c["env_steps"], c["updates"]
+        started = (time.time(), c["env_steps"], c["updates"])
         stop_anywhere = 0  # with several ranks: a stop request on any rank, summed with the last step's count
         with (
             TrainProgress(cfg.steps, enabled=cfg.progress and main, start=c["env_steps"]) as progress,
@@ -242,64 +271,13 @@ class Trainer:
                 if c["env_steps"] >= c["next_checkpoint"]:
                     c["next_checkpoint"] += cfg.checkpoint_every
                     self._checkpoint()
-                if c["env_steps"] < cfg.prefill:
-                    # Random actions; the agent's acting history stays empty until it acts itself.
-                    action = np.stack([self.envs.single_action_space.sample() for _ in range(n)])
-                else:
-                    action, state = self.agent.act(obs, state, is_first)
-                self.replay.add(replay_row(obs, action, reward, is_first, is_last, is_terminal))
-                obs, r, terminated, truncated, info = self.envs.step(action)
-                live = ~is_last
-                # env steps of this step on all ranks, and whether a stop was requested anywhere: one all-reduce
-                stepped, stop_anywhere = self.dist.sum_ints([live.sum(), stop.get("signum", 0)], self.device)
-                c["env_steps"] += stepped
+                stepped, stop_anywhere = self._env_step(roll, stop.get("signum", 0))
                 progress.advance(stepped)
-                ep_return += np.where(live, r, 0.0)
-                ep_success |= live & np.asarray(info.get(SUCCESS, np.zeros(n, bool)), bool)
-                ep_length += live
-                done = live & (terminated | truncated)
-                for i in np.flatnonzero(done):
-                    recent = (recent + [(float(ep_return[i]), bool(ep_success[i]))])[-20:]
-                    c["episodes"] += 1
-                    self.episode_log.log(
-                        c["env_steps"],
-                        {"return": float(ep_return[i]), "success": bool(ep_success[i]), "length": int(ep_length[i])},
-                    )
-                    ep_return[i], ep_success[i], ep_length[i] = 0.0, False, 0
-                reward = np.where(live, r, 0.0).astype(np.float32)
-                is_first, is_last, is_terminal = is_last.copy(), done, live & terminated
-                # ---- updates at the train ratio
-                if c["env_steps"] >= cfg.prefill:
-                    c["update_budget"] += stepped * cfg.train_ratio / replayed_per_update
-                    while c["update_budget"] >= 1.0:
-                        batch = self.replay.sample(self.batch_size, self.seq_len)
-                        for k, v in self.agent.update(self._to_torch(batch)).items():
-                            train_metrics.setdefault(k, []).append(v)
-                        self.dist.average_buffers(self.agent)
-                        c["updates"] += 1
-                        c["update_budget"] -= 1.0
-                c["wall_time"] = time.time() - t_start + c.get("wall_time_before", 0.0)
+                self._train(stepped, train_metrics)
+                c["wall_time"] = time.time() - started[0] + c.get("wall_time_before", 0.0)
                 if c["env_steps"] >= c["next_log"]:
-                    self.dist.check_in_sync(self.agent)
-                    elapsed = max(time.time() - t_start, 1e-9)
-                    row = {k: float(np.mean(v)) for k, v in train_metrics.items()}
-                    row.update(
-                        {
-                            "charts/env_steps_per_s": (c["env_steps"] - steps_at_start) / elapsed,
-                            "charts/updates_per_s": (c["updates"] - updates_at_start) / elapsed,
-                            "charts/updates": c["updates"],
-                            "charts/episodes": c["episodes"],
-                            "charts/peak_memory_mb": peak_memory_mb(),
-                            "charts/replay_mb": self.replay.nbytes / 2**20,
-                        }
-                    )
-                    if recent:
-                        row["train/return"] = float(np.mean([x[0] for x in recent]))
-                        row["train/success"] = float(np.mean([x[1] for x in recent]))
-                    self.metrics.log(c["env_steps"], row)
+                    self._log(train_metrics, roll.recent, started, progress)
                     train_metrics = {}
-                    progress.set_train(row.get("train/return"), row["charts/env_steps_per_s"], c["updates"])
-                    c["next_log"] += cfg.log_every
             if main:
                 last_summary = self._evaluate(progress)
             while (
@@ -310,6 +288,85 @@ class Trainer:
         if main:
             self.agent.save_pretrained(self.run_dir / "final")
         return last_summary
+
+    def _env_step(self, roll: "_Rollout", stop_signum: int) -> tuple[int, int]:
+        """Act (random actions during the prefill), store the step in the replay, step every environment and book the
+        episodes that ended. Returns (env steps taken on all ranks, stop requests summed over the ranks)."""
+        c, n = self.counters, self.cfg.num_envs
+        if c["env_steps"] < self.cfg.prefill:
+            # Random actions; the agent's acting history stays empty until it acts itself.
+            action = np.stack([self.envs.single_action_space.sample() for _ in range(n)])
+        else:
+            action, roll.state = self.agent.act(roll.obs, roll.state, roll.is_first)
+        self.replay.add(replay_row(roll.obs, action, roll.reward, roll.is_first, roll.is_last, roll.is_terminal))
+        roll.obs, r, terminated, truncated, info = self.envs.step(action)
+        live = ~roll.is_last
+        # env steps of this step on all ranks, and whether a stop was requested anywhere: one all-reduce
+        stepped, stop_anywhere = self.dist.sum_ints([live.sum(), stop_signum], self.device)
+        c["env_steps"] += stepped
+        roll.ep_return += np.where(live, r, 0.0)
+        roll.ep_success |= live & np.asarray(info.get(SUCCESS, np.zeros(n, bool)), bool)
+        roll.ep_length += live
+        done = live & (terminated | truncated)
+        for i in np.flatnonzero(done):
+            roll.recent = (roll.recent + [(float(roll.ep_return[i]), bool(roll.ep_success[i]))])[-20:]
+            c["episodes"] += 1
+            episode = {
+                "return": float(roll.ep_return[i]),
+                "success": bool(roll.ep_success[i]),
+                "length": int(roll.ep_length[i]),
+            }
+            self.episode_log.log(c["env_steps"], episode)
+            roll.ep_return[i], roll.ep_success[i], roll.ep_length[i] = 0.0, False, 0
+        roll.reward = np.where(live, r, 0.0).astype(np.float32)
+        roll.is_first, roll.is_last, roll.is_terminal = roll.is_last.copy(), done, live & terminated
+        return int(stepped), int(stop_anywhere)
+
+    def _train(self, stepped: int, train_metrics: dict[str, list[float]]) -> None:
+        """After the prefill, make the updates that ``stepped`` more env steps allow at the train ratio (the ratio holds
+        for the global batch over all ranks), collecting their metrics."""
+        c = self.counters
+        if c["env_steps"] < self.cfg.prefill:
+            return
+        replayed_per_update = self.batch_size * self.seq_len * self.dist.world_size
+        c["update_budget"] += stepped * self.cfg.train_ratio / replayed_per_update
+        while c["update_budget"] >= 1.0:
+            batch = self.replay.sample(self.batch_size, self.seq_len)
+            for k, v in self.agent.update(self._to_torch(batch)).items():
+                train_metrics.setdefault(k, []).append(v)
+            self.dist.average_buffers(self.agent)
+            c["updates"] += 1
+            c["update_budget"] -= 1.0
+
+    def _log(
+        self,
+        train_metrics: dict[str, list[float]],
+        recent: list[tuple[float, bool]],
+        started: tuple[float, int, int],
+        progress: TrainProgress,
+    ) -> None:
+        """Write the mean training metrics since the last log, throughput and the recent episodes' return and success."""
+        c = self.counters
+        self.dist.check_in_sync(self.agent)
+        t_start, steps_at_start, updates_at_start = started
+        elapsed = max(time.time() - t_start, 1e-9)
+        row = {k: float(np.mean(v)) for k, v in train_metrics.items()}
+        row.update(
+            {
+                "charts/env_steps_per_s": (c["env_steps"] - steps_at_start) / elapsed,
+                "charts/updates_per_s": (c["updates"] - updates_at_start) / elapsed,
+                "charts/updates": c["updates"],
+                "charts/episodes": c["episodes"],
+                "charts/peak_memory_mb": peak_memory_mb(),
+                "charts/replay_mb": self.replay.nbytes / 2**20,
+            }
+        )
+        if recent:
+            row["train/return"] = float(np.mean([x[0] for x in recent]))
+            row["train/success"] = float(np.mean([x[1] for x in recent]))
+        self.metrics.log(c["env_steps"], row)
+        progress.set_train(row.get("train/return"), row["charts/env_steps_per_s"], c["updates"])
+        c["next_log"] += self.cfg.log_every
 
     def _checkpoint(self) -> None:
         c = dict(self.counters)
