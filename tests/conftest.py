@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import pytest
+import torch
 
 from wam.envs.spec import EnvSpec
 from wam.data.synthetic import random_batch
@@ -19,6 +20,16 @@ SPECS = {
 
 
 make_batch = random_batch
+
+
+def bandit_batch(spec: EnvSpec, n: int, seed: int) -> dict[str, torch.Tensor]:
+    """One-step episodes: reward 1 − ‖a − 0.5‖² arrives with the terminal second step."""
+    batch = make_batch(spec, B=n, T=2, seed=seed)
+    batch["reward"][:, 1] = 1.0 - (batch["action"][:, 0] - 0.5).pow(2).sum(-1)
+    batch["is_terminal"][:, 1] = True
+    batch["is_last"][:, 1] = True
+    batch["mask"][:] = True
+    return batch
 
 
 @pytest.fixture(params=sorted(SPECS))

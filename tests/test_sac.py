@@ -5,19 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import SPECS, make_batch
+from conftest import SPECS, bandit_batch, make_batch
 from wam.agents.sac import SACAgent, SACConfig
 from wam.envs.spec import EnvSpec
-
-
-def bandit_batch(spec: EnvSpec, n: int, seed: int) -> dict[str, torch.Tensor]:
-    """One-step episodes: reward 1 − ‖a − 0.5‖² arrives with the terminal second step."""
-    batch = make_batch(spec, B=n, T=2, seed=seed)
-    batch["reward"][:, 1] = 1.0 - (batch["action"][:, 0] - 0.5).pow(2).sum(-1)
-    batch["is_terminal"][:, 1] = True
-    batch["is_last"][:, 1] = True
-    batch["mask"][:] = True
-    return batch
 
 
 def test_sac_learns_the_best_action_of_a_bandit():

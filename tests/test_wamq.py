@@ -7,22 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SPECS, make_batch
+from conftest import SPECS, bandit_batch, make_batch
 from wam.envs.spec import EnvSpec
 from wam.agents.wamq import WAMQAgent, WAMQConfig
 from wam.agents.wamq.loss import wamq_loss
 
 TINY = dict(dim=16, heads=2, mlp_hidden=32, cnn_width=4, num_bins=41, seq_len=4)
-
-
-def bandit_batch(spec: EnvSpec, n: int, seed: int) -> dict[str, torch.Tensor]:
-    """One-step episodes: reward 1 − ‖a − 0.5‖² arrives with the terminal second step."""
-    batch = make_batch(spec, B=n, T=2, seed=seed)
-    batch["reward"][:, 1] = 1.0 - (batch["action"][:, 0] - 0.5).pow(2).sum(-1)
-    batch["is_terminal"][:, 1] = True
-    batch["is_last"][:, 1] = True
-    batch["mask"][:] = True
-    return batch
 
 
 @pytest.mark.parametrize("q_kind", ["twohot", "scalar"])

@@ -72,6 +72,15 @@ class Agent(nn.Module, abc.ABC):
     def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = None) -> "Agent":
         """Rebuild an agent written by :meth:`save_pretrained` (what ``wam eval`` and ``load_agent`` call)."""
 
+    def acting_inputs(
+        self, obs: dict[str, np.ndarray], is_first: np.ndarray
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Check a batch of observations against the agent's ``spec`` and move it, and ``is_first``, to its device."""
+        spec = self.spec
+        spec.check_obs(obs, batch_dims=1)
+        tensors = {k: torch.as_tensor(np.asarray(obs[k]), device=self.device) for k in spec.obs_shapes}
+        return tensors, torch.as_tensor(np.asarray(is_first, dtype=bool), device=self.device)
+
     @property
     def device(self) -> torch.device:
         """Device of the agent's parameters."""

@@ -154,10 +154,7 @@ class WAMAgent(Agent):
     @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], state: ActState, is_first: np.ndarray, deterministic: bool = False):
         """Actions for a batch of observations (see :class:`~wam.agents.base.Agent`)."""
-        self.spec.check_obs(obs, batch_dims=1)
-        device = self.device
-        tensors = {k: torch.as_tensor(np.asarray(obs[k]), device=device) for k in self.spec.obs_shapes}
-        first = torch.as_tensor(np.asarray(is_first, dtype=bool), device=device)
+        tensors, first = self.acting_inputs(obs, is_first)
         was_training = self.model.training
         self.model.eval()
         action, state = self.model.act_step(tensors, state, first, deterministic, planner=self.planner)

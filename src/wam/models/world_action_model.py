@@ -20,24 +20,10 @@ from wam.io.pretrained import config_from_dict, load_state_into, read_config, sa
 from wam.losses import ReturnNormalizer, symexp_bins
 from wam.models.config import WAMConfig
 from wam.models.nn.heads import PolicyHead, TwoHotHead
+from wam.models.nn.grad import scale_grad
 from wam.models.nn.tokenizers import ObservationDecoder, ObservationEncoder, mlp, prepare_obs
 from wam.models.nn.transformer import KVCache, Transformer
 from wam.models.planning import MPPIConfig, plan_action
-
-
-class _ScaleGrad(torch.autograd.Function):
-    """Identity forward; multiplies the gradient by ``scale`` backward (α_pg)."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, scale: float) -> Tensor:
-        """Return ``x`` unchanged, remembering ``scale`` for the backward pass."""
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        """Scale the incoming gradient by ``scale``."""
-        return grad * ctx.scale, None
 
 
 @dataclass
@@ -106,7 +92,7 @@ class WorldActionModel(nn.Module):
         """What the policy / value read: h with α_pg-scaled gradient (coupled) or a stopped copy (decoupled)."""
         if self.config.coupling == "decoupled":
             return h.detach()
-        return h if self.config.alpha_pg == 1.0 else _ScaleGrad.apply(h, self.config.alpha_pg)
+        return scale_grad(h, self.config.alpha_pg)
 
     def observe(self, z: Tensor, a: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, KVCache]:
         """Run the trunk over a real sequence. z (B,T,D), a (B,T,A), mask (B,T) → h, g (B,T,D) and the cache."""

@@ -25,23 +25,9 @@ from wam.envs.spec import EnvSpec
 from wam.agents.wamq.config import WAMQConfig
 from wam.losses import symexp_bins, twohot_loss, twohot_mean
 from wam.models.nn.heads import PolicyHead, TwoHotHead
+from wam.models.nn.grad import scale_grad
 from wam.models.nn.tokenizers import ObservationEncoder, mlp, prepare_obs
 from wam.models.nn.transformer import Transformer
-
-
-class _ScaleGrad(torch.autograd.Function):
-    """Identity forward; the gradient times ``scale`` backward (α_pg of the coupling)."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, scale: float) -> Tensor:
-        """Return ``x`` unchanged, remembering ``scale``."""
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        """Scale the incoming gradient."""
-        return grad * ctx.scale, None
 
 
 class QEnsemble(nn.Module):
@@ -168,7 +154,7 @@ class WAMQNet(nn.Module):
         """What the critic reads: h with α_pg-scaled gradient (coupled) or a stopped copy (decoupled)."""
         if self.config.coupling == "decoupled":
             return h.detach()
-        return h if self.config.alpha_pg == 1.0 else _ScaleGrad.apply(h, self.config.alpha_pg)
+        return scale_grad(h, self.config.alpha_pg)
 
     def actor_input(self, h: Tensor) -> Tensor:
         """What the policy reads during training: :meth:`head_input` with ``actor_trunk_grad``, else a stopped copy."""
