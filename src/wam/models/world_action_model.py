@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wam.envs.spec import EnvSpec
@@ -21,7 +20,7 @@ from wam.losses import ReturnNormalizer, symexp_bins
 from wam.models.config import WAMConfig
 from wam.models.nn.heads import PolicyHead, TwoHotHead
 from wam.models.nn.grad import scale_grad
-from wam.models.nn.tokenizers import ObservationDecoder, ObservationEncoder, mlp, prepare_obs
+from wam.models.nn.tokenizers import ObservationDecoder, ObservationEncoder, action_features, mlp, prepare_obs
 from wam.models.nn.transformer import KVCache, Transformer
 from wam.models.planning import MPPIConfig, plan_action
 
@@ -77,10 +76,8 @@ class WorldActionModel(nn.Module):
         return self.encoder(prepare_obs(obs, self.spec))
 
     def action_features(self, action: Tensor) -> Tensor:
-        """Env actions → float features (*L, A): one-hot for discrete indices, as-is for boxes."""
-        if self.spec.discrete:
-            return F.one_hot(action.long(), self.spec.action_dim).float()
-        return action.float()
+        """Env actions → float features (*L, A): one-hot for discrete indices, as they are for boxes."""
+        return action_features(action, self.spec)
 
     def _z_token(self, z: Tensor, pos: Tensor) -> Tensor:
         return self.z_in(z) + self.token_type[0] + self.pos(pos)

@@ -17,7 +17,6 @@ import copy
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
@@ -26,7 +25,7 @@ from wam.agents.wamq.config import WAMQConfig
 from wam.losses import symexp_bins, twohot_loss, twohot_mean
 from wam.models.nn.heads import PolicyHead, TwoHotHead
 from wam.models.nn.grad import scale_grad
-from wam.models.nn.tokenizers import ObservationEncoder, mlp, prepare_obs
+from wam.models.nn.tokenizers import ObservationEncoder, action_features, mlp, prepare_obs
 from wam.models.nn.transformer import Transformer
 
 
@@ -122,9 +121,7 @@ class WAMQNet(nn.Module):
 
     def action_features(self, action: Tensor) -> Tensor:
         """Env actions → float features (*L, A): one-hot for discrete indices, as they are for boxes."""
-        if self.spec.discrete:
-            return F.one_hot(action.long(), self.spec.action_dim).float()
-        return action.float()
+        return action_features(action, self.spec)
 
     def _tokens(self, z: Tensor, a: Tensor, pos: Tensor) -> Tensor:
         """Interleave ``z`` (N, C, D) and ``a`` (N, C, A) into (N, 2C, D) tokens at positions ``pos`` (N, 2C)."""

@@ -32,6 +32,13 @@ def prepare_obs(obs: dict[str, Tensor], spec: EnvSpec) -> dict[str, Tensor]:
     return out
 
 
+def action_features(action: Tensor, spec: EnvSpec) -> Tensor:
+    """Env actions → float features (*L, A): one-hot for discrete indices, as they are for boxes."""
+    if spec.discrete:
+        return F.one_hot(action.long(), spec.action_dim).float()
+    return action.float()
+
+
 class ConvStem(nn.Module):
     """Four stride-2 convolutions: (B, C, S, S) → one token (B, D)."""
 
