@@ -102,3 +102,14 @@ def test_wamq_config_rejects_bad_values():
         WAMQConfig(num_q=1)
     with pytest.raises(ValueError, match="seq_len"):
         WAMQConfig(seq_len=1)
+
+
+def test_ema_dynamics_target_follows_the_encoder_slowly():
+    spec = SPECS["state"]
+    torch.manual_seed(0)
+    agent = WAMQAgent(WAMQConfig(**TINY, dyn_target="ema", target_tau=0.1), spec)
+    before = [p.clone() for p in agent.net.target_encoder.parameters()]
+    agent.update(make_batch(spec, B=4, T=4))
+    for old, slow, fast in zip(before, agent.net.target_encoder.parameters(), agent.net.encoder.parameters()):
+        torch.testing.assert_close(slow, old + 0.1 * (fast - old))
+    assert not any(p.requires_grad for p in agent.net.target_encoder.parameters())
