@@ -70,7 +70,7 @@ def test_actor_loss_does_not_train_the_critic():
     assert agent.net.policy.net[0].weight.grad.abs().sum() > 0
 
 
-def test_history_changes_the_action_only_through_the_context():
+def test_a_new_episode_does_not_see_the_previous_one():
     """The trunk is causal: at the first step of an episode earlier episodes' steps are invisible."""
     spec = SPECS["state"]
     torch.manual_seed(0)

@@ -75,7 +75,8 @@ class Agent(nn.Module, abc.ABC):
     def acting_inputs(
         self, obs: dict[str, np.ndarray], is_first: np.ndarray
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Check a batch of observations against the agent's ``spec`` and move it, and ``is_first``, to its device."""
+        """Check a batch of observations against the agent's ``spec`` (an :class:`~wam.envs.spec.EnvSpec` attribute or
+        property, which every built-in agent has) and move it, and ``is_first``, to the agent's device."""
         spec = self.spec
         spec.check_obs(obs, batch_dims=1)
         tensors = {k: torch.as_tensor(np.asarray(obs[k]), device=self.device) for k in spec.obs_shapes}

@@ -280,9 +280,8 @@ class Trainer:
                     train_metrics = {}
             if main:
                 last_summary = self._evaluate(progress)
-            while (
-                c["next_eval"] <= c["env_steps"]
-            ):  # this evaluation served the scheduled one: an extended run moves on
+            # This evaluation served the scheduled one: an extended run moves on.
+            while c["next_eval"] <= c["env_steps"]:
                 c["next_eval"] += cfg.eval_every
         self._checkpoint()
         if main:
