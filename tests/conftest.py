@@ -36,3 +36,13 @@ def bandit_batch(spec: EnvSpec, n: int, seed: int) -> dict[str, torch.Tensor]:
 def spec(request) -> EnvSpec:
     """Each of the tiny specs: vector-only, multimodal, and discrete-action with a task index."""
     return SPECS[request.param]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; torch's default (every core) made the WAM tests ~20x slower while
+    another process held a core of a 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -21,15 +21,6 @@ SPECS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and far slower with several on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def np_obs(spec: EnvSpec, n: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Observations as a gymnasium vector env gives them."""
     rng = np.random.default_rng(seed)

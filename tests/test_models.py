@@ -12,6 +12,7 @@ from conftest import SPECS, make_batch
 from wam.envs.spec import EnvSpec
 from wam.io.pretrained import CheckpointError
 from wam.models.config import WAMConfig
+from wam.models.nn.tokenizers import ObservationEncoder, prepare_obs
 from wam.models.world_action_model import WorldActionModel
 
 
@@ -347,3 +348,20 @@ def test_replay_critic_ignores_padding_past_the_replay_write_head():
         h, _, _ = model.observe(z, model.action_features(batch["action"]), batch["mask"].bool())
         losses.append(float(_replay_critic_loss(model, batch, h, {}).detach()))
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+@pytest.mark.parametrize("fusion_layers", [0, 1])
+def test_encoder_latent_depends_on_every_modality(spec, fusion_layers):
+    torch.manual_seed(0)
+    encoder = ObservationEncoder(spec, 16, 32, 4, fusion_layers, 2)
+    batch = make_batch(spec, B=2, T=3)
+    z = encoder(prepare_obs(batch, spec))
+    assert z.shape == (2, 3, 16)
+    for key in spec.obs_shapes:  # changing one modality changes the latent
+        other = dict(batch, **{key: make_batch(spec, B=2, T=3, seed=7)[key]})
+        assert not torch.allclose(encoder(prepare_obs(other, spec)), z), key
+
+
+def test_encoder_rejects_negative_fusion_layers():
+    with pytest.raises(ValueError, match="fusion_layers=-1"):
+        ObservationEncoder(EnvSpec({"state": [3]}, 1, False), 16, 32, 4, -1, 2)

@@ -29,11 +29,12 @@ def test_wamq_learns_the_best_action_of_a_bandit(q_kind):
     assert action.shape == (16, 2) and np.abs(action - 0.5).mean() < 0.1
 
 
+@pytest.mark.parametrize("fusion_layers", [0, 1])
 @pytest.mark.parametrize("name", sorted(SPECS))
-def test_wamq_updates_and_acts_on_every_modality_subset(name):
+def test_wamq_updates_and_acts_on_every_modality_subset(name, fusion_layers):
     spec = SPECS[name]
     torch.manual_seed(0)
-    agent = WAMQAgent(WAMQConfig(**TINY, batch_size=3), spec)
+    agent = WAMQAgent(WAMQConfig(**TINY, batch_size=3, fusion_layers=fusion_layers), spec)
     metrics = agent.update(make_batch(spec, B=3, T=4))
     assert all(np.isfinite(v) for v in metrics.values())
     batch = make_batch(spec, B=2, T=1)

@@ -26,7 +26,8 @@ class WAMQConfig:
     trunk_layers: int = 2
     """Layers of the causal transformer over ``z_1, a_1, z_2, a_2, …``."""
     fusion_layers: int = 1
-    """Self-attention layers fusing one step's modality tokens into z_t."""
+    """Self-attention layers fusing one step's modality tokens into z_t; 0: z_t is the normalised sum of the modality
+    tokens (no attention; for a single modality such as state, the tokenizer's output)."""
     heads: int = 4
     """Attention heads of fusion and trunk."""
     mlp_hidden: int = 256

@@ -83,7 +83,9 @@ def mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
 class ObservationEncoder(nn.Module):
     """Tokenize every present modality and fuse one step's tokens into the latent z_t (LayerNorm-ed, width D).
 
-    A learned query token attends to the modality tokens; missing modalities are simply absent tokens.
+    A learned query token attends to the modality tokens; missing modalities are simply absent tokens. With
+    ``fusion_layers=0`` there is no query and no attention: z_t is the LayerNorm of the sum of the modality tokens
+    (for a single modality, e.g. state, the tokenizer's output itself; the cheap choice for state-only agents).
     """
 
     def __init__(self, spec: EnvSpec, dim: int, hidden: int, cnn_width: int, fusion_layers: int, heads: int):
@@ -98,9 +100,11 @@ class ObservationEncoder(nn.Module):
                 self.tokenizers[key] = nn.Embedding(spec.num_tasks, dim)
             else:
                 self.tokenizers[key] = mlp(shape[0], hidden, dim)
+        if fusion_layers < 0:
+            raise ValueError(f"fusion_layers={fusion_layers} must be >= 0 (0: sum the modality tokens)")
         self.modality = nn.Parameter(torch.randn(len(self.keys), dim) * 0.02)
-        self.query = nn.Parameter(torch.randn(dim) * 0.02)
-        self.fusion = Transformer(dim, fusion_layers, heads)
+        self.query = nn.Parameter(torch.randn(dim) * 0.02) if fusion_layers else None
+        self.fusion = Transformer(dim, fusion_layers, heads) if fusion_layers else None
         self.norm = nn.LayerNorm(dim, elementwise_affine=False)
 
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
@@ -118,6 +122,8 @@ class ObservationEncoder(nn.Module):
             else:
                 tok = self.tokenizers[key](x.reshape(-1, x.shape[-1]))
             tokens.append(tok + self.modality[i])
+        if self.fusion is None:
+            return self.norm(torch.stack(tokens).sum(0)).view(*lead, -1)
         n = tokens[0].shape[0]
         seq = torch.stack([self.query.expand(n, -1)] + tokens, 1)  # (B*, 1 + N, D)
         return self.norm(self.fusion(seq)[:, 0]).view(*lead, -1)
