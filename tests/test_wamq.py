@@ -103,6 +103,8 @@ def test_wamq_config_rejects_bad_values():
         WAMQConfig(num_q=1)
     with pytest.raises(ValueError, match="seq_len"):
         WAMQConfig(seq_len=1)
+    with pytest.raises(ValueError, match="eval_tau"):
+        WAMQConfig(eval_tau=1.5)
 
 
 def test_ema_dynamics_target_follows_the_encoder_slowly():
@@ -114,3 +116,22 @@ def test_ema_dynamics_target_follows_the_encoder_slowly():
     for old, slow, fast in zip(before, agent.net.target_encoder.parameters(), agent.net.encoder.parameters()):
         torch.testing.assert_close(slow, old + 0.1 * (fast - old))
     assert not any(p.requires_grad for p in agent.net.target_encoder.parameters())
+
+
+def test_deterministic_acting_uses_the_slow_copy_and_survives_save_load(tmp_path):
+    spec = SPECS["state"]
+    torch.manual_seed(0)
+    agent = WAMQAgent(WAMQConfig(**TINY, eval_tau=0.1, lr=1e-2), spec)
+    before = [p.clone() for p in agent.eval_net.parameters()]
+    agent.update(make_batch(spec, B=4, T=4))
+    for old, slow, fast in zip(before, agent.eval_net.parameters(), agent.net.parameters()):
+        torch.testing.assert_close(slow, old + 0.1 * (fast - old))
+    obs = {"state": np.random.default_rng(0).normal(size=(8, 7)).astype(np.float32)}
+    first = np.ones(8, bool)
+    slow, _ = agent.act(obs, agent.init_state(8), first, deterministic=True)
+    tensors, is_first = agent.acting_inputs(obs, first)
+    online, _ = agent.net.act_step(tensors, agent.init_state(8), is_first, True)
+    assert not np.allclose(slow, online.numpy())  # evaluation acts with the average, not the online weights
+    loaded = WAMQAgent.from_pretrained(agent.save_pretrained(tmp_path / "agent"), device="cpu")
+    again, _ = loaded.act(obs, loaded.init_state(8), first, deterministic=True)
+    np.testing.assert_array_equal(slow, again)

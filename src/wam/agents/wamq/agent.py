@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ class WAMQAgent(Agent):
         super().__init__()
         self.config, self._spec = config, spec
         self.net = WAMQNet(config, spec)
+        # A Polyak-averaged copy for deterministic acting (``eval_tau``); saved with the agent, never trained.
+        self.eval_net = copy.deepcopy(self.net).requires_grad_(False) if config.eval_tau > 0 else None
         params = [p for p in self.net.parameters() if p.requires_grad]
         # One fused kernel per step on CPU and CUDA (torch >= 2.4): ~10% of an update at the CPU default size.
         self.optimizer = torch.optim.Adam(params, lr=config.lr, fused=True)
@@ -42,11 +45,13 @@ class WAMQAgent(Agent):
     def act(self, obs: dict[str, np.ndarray], state: ActState, is_first: np.ndarray, deterministic: bool = False):
         """Actions for a batch of observations (see :class:`~wam.agents.base.Agent`)."""
         tensors, first = self.acting_inputs(obs, is_first)
-        action, state = self.net.act_step(tensors, state, first, deterministic)
+        net = self.eval_net if deterministic and self.eval_net is not None else self.net
+        action, state = net.act_step(tensors, state, first, deterministic)
         return action.cpu().numpy(), state
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One Adam step on every loss of a (B, T, ...) batch of windows, then a Polyak step of the target Q heads."""
+        """One Adam step on every loss of a (B, T, ...) batch of windows, then a Polyak step of the target Q heads (and
+        of the acting copy with ``eval_tau``)."""
         loss, metrics = wamq_loss(self.net, batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -54,6 +59,10 @@ class WAMQAgent(Agent):
         metrics["opt/grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip))
         self.optimizer.step()
         self.net.update_targets()
+        if self.eval_net is not None:
+            with torch.no_grad():
+                for slow, p in zip(self.eval_net.parameters(), self.net.parameters()):
+                    slow.lerp_(p, self.config.eval_tau)
         return metrics
 
     def optimizer_state(self) -> dict[str, Any]:

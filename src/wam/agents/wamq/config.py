@@ -64,6 +64,10 @@ class WAMQConfig:
     """Lower bound of the policy's standard deviation (pre-tanh)."""
     max_std: float = 1.0
     """Upper bound of the policy's standard deviation (pre-tanh)."""
+    eval_tau: float = 0.0
+    """Polyak rate of a slow copy of the network that deterministic acting (evaluation) uses; 0: act with the
+    online weights. The online policy moves fast under the shared trunk (its pre-tanh mean shifted by 1-3 standard
+    deviations over 500 updates on reach-v3, docs/research-log.md); the average is what the training episodes saw."""
     # ---- coupling
     coupling: str = "coupled"
     """``coupled``: the critic (and, with ``actor_trunk_grad``, the actor) trains the shared trunk and encoder;
@@ -111,6 +115,7 @@ class WAMQConfig:
             (self.init_alpha > 0 and self.lr > 0 and self.grad_clip > 0, "init_alpha, lr and grad_clip must be > 0"),
             (0.0 < self.min_std < self.max_std, f"need 0 < min_std ({self.min_std}) < max_std ({self.max_std})"),
             (self.alpha_pg >= 0.0, f"alpha_pg={self.alpha_pg} must be >= 0"),
+            (0.0 <= self.eval_tau <= 1.0, f"eval_tau={self.eval_tau} must be in [0, 1] (0: no slow copy)"),
         ]
         for ok, message in checks:
             if not ok:
