@@ -28,3 +28,21 @@ def test_every_registered_suite_module_defines_tasks_and_build_without_importing
 def test_a_missing_simulator_names_the_install_command():
     with pytest.raises(MissingSimulatorError, match="pip install no-such-simulator"):
         require("no_such_simulator_module", "pip install no-such-simulator")
+
+
+@pytest.mark.parametrize(
+    "obs", ["proprio,rgb,depth", ("proprio", "rgb", "depth"), ("proprio,rgb", "depth"), (" proprio , rgb,depth ",)]
+)
+def test_observation_keys_may_be_comma_or_space_separated(obs):
+    from wam.envs.config import EnvConfig
+
+    assert EnvConfig(obs=obs).obs == ("proprio", "rgb", "depth")
+
+
+@pytest.mark.parametrize("flags", [["--obs", "proprio,rgb,depth"], ["--obs", "proprio", "rgb", "depth"]])
+def test_train_cli_accepts_both_obs_spellings(flags):
+    import tyro
+
+    from wam.cli.train import TrainArgs
+
+    assert tyro.cli(TrainArgs, args=flags).to_config().obs == ("proprio", "rgb", "depth")

@@ -80,7 +80,7 @@ def test_train_then_eval_then_resume(tmp_path: Path):
 
     ev = wam("eval", str(run), "--episodes", "1")
     assert "success" in ev.stdout and "deterministic policy" in ev.stdout
-    assert "stochastic policy" in wam("eval", str(run), "--episodes", "1", "--stochastic").stdout
+    assert "stochastic policy" in wam("eval", str(run), "--episodes", "1", "--stochastic", "--threads", "2").stdout
     planned = wam(
         "eval",
         str(run),

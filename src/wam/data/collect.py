@@ -17,6 +17,7 @@ import numpy as np
 
 from wam.constants import ACTION, IS_FIRST, IS_LAST, IS_TERMINAL, OBS_KEYS, REWARD, SUCCESS
 from wam.data.lerobot import LeRobotWriter, check_output_dir
+from wam.envs.config import parse_obs_keys
 
 #: Frame rate written to the metadata when neither the config nor the environment gives one.
 DEFAULT_FPS = 30.0
@@ -75,7 +76,7 @@ class CollectConfig:
     @property
     def obs_keys(self) -> tuple[str, ...]:
         """``obs`` split into keys."""
-        return tuple(k.strip() for k in self.obs.split(",") if k.strip())
+        return parse_obs_keys(self.obs)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from functools import partial
 
 import gymnasium as gym
 
-from wam.envs.config import EnvConfig
+from wam.envs.config import EnvConfig, parse_obs_keys
 from wam.envs.registry import SUITES, MissingSimulatorError, check_obs, check_task, get_suite, list_envs
 from wam.envs.wrappers import ActionRepeat, SuccessInfo
 
@@ -38,9 +38,7 @@ def make(
 
     Extra keyword arguments are :class:`EnvConfig` fields (``action_repeat``, ``camera``, ...).
     """
-    if isinstance(obs, str):
-        obs = tuple(k.strip() for k in obs.split(",") if k.strip())
-    return make_from_config(EnvConfig(name=name, obs=tuple(obs), image_size=image_size, seed=seed, **kwargs))
+    return make_from_config(EnvConfig(name=name, obs=parse_obs_keys(obs), image_size=image_size, seed=seed, **kwargs))
 
 
 def make_vector(cfg: EnvConfig, num_envs: int, asynchronous: bool = True) -> gym.vector.VectorEnv:

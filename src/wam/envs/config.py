@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from wam.constants import OBS_KEYS
+
+
+def parse_obs_keys(obs: str | Iterable[str]) -> tuple[str, ...]:
+    """Observation keys from a tuple, a comma-separated string or a mix: ``"proprio,rgb"``, ``("proprio", "rgb")``
+    and ``("proprio,rgb",)`` (what ``--obs proprio,rgb`` gives a tuple flag) all read ``("proprio", "rgb")``."""
+    items = [obs] if isinstance(obs, str) else list(obs)
+    return tuple(k.strip() for item in items for k in str(item).split(",") if k.strip())
 
 
 @dataclass
@@ -14,7 +22,7 @@ class EnvConfig:
     name: str = "metaworld/reach-v3"
     """Environment name, ``<suite>/<task>`` (see ``wam.envs.list_envs()``)."""
     obs: tuple[str, ...] = ("state",)
-    """Observation keys to emit: any of rgb, depth, proprio, state, task."""
+    """Observation keys to emit: any of rgb, depth, proprio, state, task (space- or comma-separated)."""
     image_size: int = 64
     """Side of the square RGB / depth images, in pixels."""
     seed: int = 0
@@ -33,7 +41,7 @@ class EnvConfig:
     (MetaWorld, DMC, PointMaze); the others ignore it."""
 
     def __post_init__(self) -> None:
-        self.obs = tuple(self.obs)
+        self.obs = parse_obs_keys(self.obs)
         if not self.obs:
             raise ValueError("EnvConfig.obs is empty; ask for at least one of " + ", ".join(OBS_KEYS))
         unknown = [k for k in self.obs if k not in OBS_KEYS]

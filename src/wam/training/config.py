@@ -9,7 +9,7 @@ from wam.agents.registry import AGENTS
 from wam.agents.sac import SACConfig
 from wam.agents.wam_agent import WAMAgentConfig
 from wam.agents.wamq import WAMQConfig
-from wam.envs.config import EnvConfig
+from wam.envs.config import EnvConfig, parse_obs_keys
 
 
 @dataclass
@@ -83,7 +83,7 @@ class TrainConfig:
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
-        self.obs = tuple(self.obs)
+        self.obs = parse_obs_keys(self.obs)
         self.env_config()  # validates the environment fields early, with EnvConfig's messages
         if self.agent not in AGENTS:
             from wam.envs.registry import suggest
