@@ -41,8 +41,10 @@ def test_act_update_and_evaluate(agent_and_envs):
     assert action.shape == (2, 2) and np.all(np.abs(action) <= 1)
     metrics = agent.update(make_batch(EnvSpec({"state": [4]}, 2, False), B=2, T=4))
     assert metrics and all(np.isfinite(v) for v in metrics.values())
-    result = evaluate(agent, envs, episodes=3, seed=1)
+    seen = []
+    result = evaluate(agent, envs, episodes=3, seed=1, on_episode=lambda done, total: seen.append((done, total)))
     assert len(result.success) == 3 and all(length == 5 for length in result.lengths)
+    assert seen[-1] == (3, 3) and [d for d, _ in seen] == sorted(d for d, _ in seen)  # progress reaches the total
 
 
 def test_save_load_gives_identical_deterministic_actions(agent_and_envs, tmp_path):

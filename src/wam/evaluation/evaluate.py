@@ -3,6 +3,7 @@ success = ``info["success"]`` at *any* step of the episode (MetaWorld's protocol
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,11 +39,13 @@ def evaluate(
     seed: int,
     deterministic: bool = True,
     video: str | Path | None = None,
+    on_episode: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
     """Run ``episodes`` episodes split evenly over the vector env's copies (``NEXT_STEP`` autoreset).
 
     Every copy runs the same number of episodes, so short episodes are not over-represented. ``video`` writes
-    the first copy's first episode to an mp4 (needs a ``render()`` on the environment).
+    the first copy's first episode to an mp4 (needs a ``render()`` on the environment). ``on_episode(done, total)``
+    is called as episodes finish (e.g. to keep a progress bar alive).
     """
     n = envs.num_envs
     quota = -(-episodes // n)  # ceil
@@ -66,6 +69,8 @@ def evaluate(
         for i in np.flatnonzero(done):
             if len(finished[i]) < quota:
                 finished[i].append((bool(ep_success[i]), float(ep_return[i]), int(ep_len[i])))
+                if on_episode is not None:
+                    on_episode(min(sum(len(f) for f in finished), episodes), episodes)
             ep_return[i], ep_len[i], ep_success[i] = 0.0, 0, False
         is_first = done_prev.copy()
         done_prev = done

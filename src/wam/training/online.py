@@ -226,8 +226,14 @@ class Trainer:
         c = self.counters
         video = self.run_dir / "videos" / f"eval_{c['env_steps']:08d}.mp4" if self.cfg.video else None
         t0 = time.time()
+        progress.set_evaluating(0, self.cfg.eval_episodes)
         result = evaluate(
-            self.agent, self.eval_envs, self.cfg.eval_episodes, seed=self.cfg.seed + EVAL_SEED_OFFSET, video=video
+            self.agent,
+            self.eval_envs,
+            self.cfg.eval_episodes,
+            seed=self.cfg.seed + EVAL_SEED_OFFSET,
+            video=video,
+            on_episode=progress.set_evaluating,
         )
         summary = result.summary()
         summary["eval/seconds"] = time.time() - t0

@@ -38,6 +38,10 @@ class TrainProgress:
         """Count ``steps`` more environment steps."""
         self._progress.update(self._task, advance=steps)
 
+    def set_evaluating(self, done: int, total: int) -> None:
+        """Show that an evaluation is under way (``done`` of ``total`` episodes finished)."""
+        self._progress.update(self._task, success=f"evaluating {done}/{total}")
+
     def set_eval(self, success: float, ret: float) -> None:
         """Show the latest evaluation."""
         self._progress.update(self._task, success=f"{success:.0%}", ret=f"{ret:.1f}")
