@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -45,3 +46,23 @@ def test_sac_config_rejects_bad_values():
         SACConfig(seq_len=1)
     with pytest.raises(ValueError, match="gamma"):
         SACConfig(gamma=0.0)
+    with pytest.raises(ValueError, match="eval_tau"):
+        SACConfig(eval_tau=-0.1)
+
+
+def test_sac_evaluates_with_the_slow_actor_copy_and_saves_it(tmp_path):
+    torch.manual_seed(0)
+    spec = SPECS["state"]
+    agent = SACAgent(SACConfig(batch_size=8, hidden=16, layers=1, lr=1e-2, eval_tau=0.1), spec)
+    before = [p.clone() for p in agent.eval_actor.parameters()]
+    agent.update(make_batch(spec, B=4, T=4))
+    for old, slow, fast in zip(before, agent.eval_actor.parameters(), agent.actor.parameters()):
+        torch.testing.assert_close(slow, old + 0.1 * (fast - old))
+    obs = {"state": torch.randn(8, 7).numpy()}
+    first = torch.ones(8, dtype=torch.bool).numpy()
+    slow, _ = agent.act(obs, None, first, deterministic=True)
+    with torch.no_grad():
+        online = agent._policy(agent._features({"state": torch.as_tensor(obs["state"])})).mode().numpy()
+    assert not np.allclose(slow, online)
+    loaded = SACAgent.from_pretrained(agent.save_pretrained(tmp_path / "sac"), device="cpu")
+    np.testing.assert_array_equal(slow, loaded.act(obs, None, first, deterministic=True)[0])

@@ -53,6 +53,9 @@ class SACConfig:
     """Initial entropy temperature."""
     target_entropy: float | None = None
     """Entropy the temperature aims for (``None``: ``-action_dim``)."""
+    eval_tau: float = 0.0
+    """Polyak rate of a slow copy of the actor that deterministic acting (evaluation) uses; 0: the online actor (the
+    SAC reference's setting). The WAM's ``eval_tau``, offered here so the two can be compared alike."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.seq_len < 2 or self.hidden < 1 or self.layers < 1:
@@ -62,6 +65,8 @@ class SACConfig:
             )
         if not (0 < self.gamma <= 1 and 0 < self.tau <= 1 and self.lr > 0 and self.init_alpha > 0):
             raise ValueError("SAC needs 0 < gamma <= 1, 0 < tau <= 1, lr > 0 and init_alpha > 0")
+        if not 0.0 <= self.eval_tau <= 1.0:
+            raise ValueError(f"eval_tau={self.eval_tau} must be in [0, 1] (0: no slow copy)")
 
 
 @dataclass
@@ -103,6 +108,7 @@ class SACAgent(Agent):
         obs_dim = sum(int(np.prod(spec.obs_shapes[k])) for k in self.keys)
         act_dim = spec.action_dim
         self.actor = _mlp(obs_dim, 2 * act_dim, config)
+        self.eval_actor = copy.deepcopy(self.actor).requires_grad_(False) if config.eval_tau > 0 else None
         self.critics = nn.ModuleList([_mlp(obs_dim + act_dim, 1, config) for _ in range(2)])
         self.target_critics = copy.deepcopy(self.critics).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(float(np.log(config.init_alpha))))
@@ -119,8 +125,8 @@ class SACAgent(Agent):
     def _features(self, obs: dict[str, Tensor]) -> Tensor:
         return symlog(torch.cat([obs[k].float() for k in self.keys], -1))
 
-    def _policy(self, x: Tensor) -> TanhGaussian:
-        mean, log_std = self.actor(x).chunk(2, -1)
+    def _policy(self, x: Tensor, actor: nn.Module | None = None) -> TanhGaussian:
+        mean, log_std = (self.actor if actor is None else actor)(x).chunk(2, -1)
         return TanhGaussian(mean, log_std.clamp(*LOG_STD_RANGE).exp())
 
     def _q(self, critics: nn.ModuleList, x: Tensor, action: Tensor) -> Tensor:
@@ -136,7 +142,7 @@ class SACAgent(Agent):
         """Actions for a batch of observations (see :class:`~wam.agents.base.Agent`)."""
         self._spec.check_obs(obs, batch_dims=1)
         x = self._features({k: torch.as_tensor(np.asarray(obs[k]), device=self.device) for k in self.keys})
-        dist = self._policy(x)
+        dist = self._policy(x, self.eval_actor if deterministic else None)
         action = dist.mode() if deterministic else dist.rsample()[0]
         return action.cpu().numpy().astype(np.float32), None
 
@@ -180,6 +186,9 @@ class SACAgent(Agent):
         with torch.no_grad():
             for p, tp in zip(self.critics.parameters(), self.target_critics.parameters()):
                 tp.lerp_(p, self.config.tau)
+            if self.eval_actor is not None:
+                for p, slow in zip(self.actor.parameters(), self.eval_actor.parameters()):
+                    slow.lerp_(p, self.config.eval_tau)
         return {
             "loss/critic": float(critic_loss.detach()),
             "loss/actor": float(actor_loss.detach()),
