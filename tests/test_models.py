@@ -365,3 +365,14 @@ def test_encoder_latent_depends_on_every_modality(spec, fusion_layers):
 def test_encoder_rejects_negative_fusion_layers():
     with pytest.raises(ValueError, match="fusion_layers=-1"):
         ObservationEncoder(EnvSpec({"state": [3]}, 1, False), 16, 32, 4, -1, 2)
+
+
+def test_polyak_step_moves_the_slow_copy_a_fraction_tau_towards_the_fast_one():
+    from wam.models.nn.polyak import polyak_
+
+    torch.manual_seed(0)
+    slow, fast = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    before = [p.clone() for p in slow.parameters()]
+    polyak_(slow, fast, 0.25)
+    for old, new, target in zip(before, slow.parameters(), fast.parameters()):
+        torch.testing.assert_close(new, old + 0.25 * (target - old))

@@ -27,6 +27,7 @@ from wam.constants import ACTION, IS_TERMINAL, MASK, REWARD
 from wam.io.pretrained import load_pretrained_agent, save_pretrained
 from wam.losses import symlog
 from wam.models.nn.heads import TanhGaussian
+from wam.models.nn.polyak import polyak_
 
 LOG_STD_RANGE = (-5.0, 2.0)
 
@@ -184,11 +185,9 @@ class SACAgent(Agent):
         self.sync_gradients()
         self.alpha_opt.step()
         with torch.no_grad():
-            for p, tp in zip(self.critics.parameters(), self.target_critics.parameters()):
-                tp.lerp_(p, self.config.tau)
+            polyak_(self.target_critics, self.critics, self.config.tau)
             if self.eval_actor is not None:
-                for p, slow in zip(self.actor.parameters(), self.eval_actor.parameters()):
-                    slow.lerp_(p, self.config.eval_tau)
+                polyak_(self.eval_actor, self.actor, self.config.eval_tau)
         return {
             "loss/critic": float(critic_loss.detach()),
             "loss/actor": float(actor_loss.detach()),

@@ -23,6 +23,7 @@ from wam.models.nn.grad import scale_grad
 from wam.models.nn.tokenizers import ObservationDecoder, ObservationEncoder, action_features, mlp, prepare_obs
 from wam.models.nn.transformer import KVCache, Transformer
 from wam.models.planning import MPPIConfig, plan_action
+from wam.models.nn.polyak import polyak_
 
 
 @dataclass
@@ -236,8 +237,7 @@ class WorldActionModel(nn.Module):
             [(self.target_encoder, self.encoder)] if self.target_encoder is not None else []
         )
         for slow, fast in pairs:
-            for ps, pf in zip(slow.parameters(), fast.parameters()):
-                ps.lerp_(pf, tau)
+            polyak_(slow, fast, tau)
 
     # ----------------------------------------------------------------- acting
     def init_act_state(self, n: int) -> ActState:

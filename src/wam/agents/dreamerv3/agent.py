@@ -38,6 +38,7 @@ from wam.losses import (
     twohot_loss,
     twohot_mean,
 )
+from wam.models.nn.polyak import polyak_
 
 
 def _check_spec(cfg: DreamerV3Config, spec: EnvSpec) -> None:
@@ -339,8 +340,7 @@ class DreamerV3Agent(Agent):
 
     @torch.no_grad()
     def _update_slow_critic(self) -> None:
-        for slow, fast in zip(self.slow_critic.parameters(), self.critic.parameters()):
-            slow.lerp_(fast, 1.0 - self.config.slow_critic_decay)
+        polyak_(self.slow_critic, self.critic, 1.0 - self.config.slow_critic_decay)
 
     # ------------------------------------------------------------------ state
 

@@ -15,6 +15,7 @@ from wam.agents.wamq.config import WAMQCheckpoint, WAMQConfig
 from wam.agents.wamq.loss import wamq_loss
 from wam.agents.wamq.model import ActState, WAMQNet
 from wam.io.pretrained import load_pretrained_agent, save_pretrained
+from wam.models.nn.polyak import polyak_
 
 
 class WAMQAgent(Agent):
@@ -60,9 +61,7 @@ class WAMQAgent(Agent):
         self.optimizer.step()
         self.net.update_targets()
         if self.eval_net is not None:
-            with torch.no_grad():
-                for slow, p in zip(self.eval_net.parameters(), self.net.parameters()):
-                    slow.lerp_(p, self.config.eval_tau)
+            polyak_(self.eval_net, self.net, self.config.eval_tau)
         return metrics
 
     def optimizer_state(self) -> dict[str, Any]:

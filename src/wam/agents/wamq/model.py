@@ -27,6 +27,7 @@ from wam.models.nn.heads import PolicyHead, TwoHotHead
 from wam.models.nn.grad import scale_grad
 from wam.models.nn.tokenizers import ObservationEncoder, action_features, mlp, prepare_obs
 from wam.models.nn.transformer import Transformer
+from wam.models.nn.polyak import polyak_
 
 
 class QEnsemble(nn.Module):
@@ -160,11 +161,9 @@ class WAMQNet(nn.Module):
     @torch.no_grad()
     def update_targets(self) -> None:
         """Polyak step of the target Q heads (and of the slow encoder when ``dyn_target='ema'``)."""
-        for pt, p in zip(self.q_target.parameters(), self.q.parameters()):
-            pt.lerp_(p, self.config.tau)
+        polyak_(self.q_target, self.q, self.config.tau)
         if self.target_encoder is not None:
-            for pt, p in zip(self.target_encoder.parameters(), self.encoder.parameters()):
-                pt.lerp_(p, self.config.target_tau)
+            polyak_(self.target_encoder, self.encoder, self.config.target_tau)
 
     # ------------------------------------------------------------------ acting
     @property
