@@ -319,3 +319,13 @@ def test_sigterm_to_wam_train_exits_with_a_resume_hint(tmp_path: Path):
         json.loads((run / "checkpoint" / "counters.json").read_text())["env_steps"]
         >= read_jsonl(run / "metrics.jsonl")[-1]["step"]
     )
+
+
+def test_progress_bar_shows_an_evaluation_under_way_then_its_result():
+    from wam.training.progress import TrainProgress
+
+    progress = TrainProgress(total=10, enabled=False)
+    progress.set_evaluating(3, 10)
+    assert progress._progress.tasks[0].fields["success"] == "evaluating 3/10"
+    progress.set_eval(0.5, 12.0)
+    assert progress._progress.tasks[0].fields["success"] == "50%"
