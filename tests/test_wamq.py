@@ -138,3 +138,22 @@ def test_deterministic_acting_uses_the_slow_copy_and_survives_save_load(tmp_path
     loaded = WAMQAgent.from_pretrained(agent.save_pretrained(tmp_path / "agent"), device="cpu")
     again, _ = loaded.act(obs, loaded.init_state(8), first, deterministic=True)
     np.testing.assert_array_equal(slow, again)
+
+
+def test_the_trunk_states_do_not_depend_on_later_tokens():
+    # The loss leaves out the window's last step (and the TD pass its last action token): this is exact only because
+    # the trunk is causal. A mask or position change that let a state see later tokens would fail here.
+    torch.manual_seed(0)
+    net = WAMQAgent(WAMQConfig(**TINY), SPECS["state"]).net
+    batch = make_batch(SPECS["state"], B=3, T=4)
+    z = net.encode({"state": batch["state"]})
+    a = net.action_features(batch["action"])
+    mask = batch["mask"].bool()
+    h, g = net.observe(z, a, mask)
+    h_short, g_short = net.observe(z[:, :-1], a[:, :-1], mask[:, :-1])
+    h_no_last, g_no_last = net.observe(z, a, mask, last_action=False)
+    torch.testing.assert_close(h_short, h[:, :-1])
+    torch.testing.assert_close(g_short, g[:, :-1])
+    torch.testing.assert_close(h_no_last, h)
+    assert g_no_last.shape[1] == 3
+    torch.testing.assert_close(g_no_last, g[:, :-1])

@@ -131,8 +131,12 @@ class WAMQNet(nn.Module):
         at = self.action_in(a) + self.token_type[1] + self.pos(pos[:, 1::2])
         return torch.stack([zt, at], 2).view(N, 2 * C, D)
 
-    def observe(self, z: Tensor, a: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Trunk over real windows: z (B, T, D), action features a (B, T, A), mask (B, T) → h, g (B, T, D)."""
+    def observe(self, z: Tensor, a: Tensor, mask: Tensor, last_action: bool = True) -> tuple[Tensor, Tensor]:
+        """Trunk over real windows: z (B, T, D), action features a (B, T, A), mask (B, T) → h, g (B, T, D).
+
+        ``last_action=False`` leaves the last action token out: g then holds T - 1 steps, and h is unchanged (the
+        trunk is causal), for less work when only the states h are needed (the TD target's pass).
+        """
         B, T, D = z.shape
         if T > self.config.seq_len:
             raise ValueError(
@@ -140,9 +144,11 @@ class WAMQNet(nn.Module):
                 "sample windows of at most seq_len steps"
             )
         pos = torch.arange(2 * T, device=z.device).expand(B, -1)
-        out, _ = self.trunk.forward_cached(self._tokens(z, a, pos), mask.repeat_interleave(2, dim=1), None)
-        out = out.view(B, T, 2, D)
-        return out[:, :, 0], out[:, :, 1]
+        tokens, valid = self._tokens(z, a, pos), mask.repeat_interleave(2, dim=1)
+        if not last_action:
+            tokens, valid = tokens[:, :-1], valid[:, :-1]
+        out, _ = self.trunk.forward_cached(tokens, valid, None)
+        return out[:, 0::2], out[:, 1::2]
 
     def next_latent(self, g: Tensor) -> Tensor:
         """Predicted z_{t+1} from the action-token state g_t."""
