@@ -44,8 +44,9 @@ from wam.evaluation.latency import act_latency
 from wam.training.online import Trainer, replay_row
 
 ROOT = Path(__file__).resolve().parent
-OUT = ROOT / "results" / "throughput.jsonl"
-TABLE = ROOT / "results" / "throughput.md"
+RESULTS = ROOT / "results"  # also where `wam bench` keeps each run's throughput record
+OUT = RESULTS / "throughput.jsonl"
+TABLE = RESULTS / "throughput.md"
 
 
 def build_trainer(suite, agent: str, task: str, out: Path, device: str, capacity: int) -> Trainer:
@@ -127,6 +128,16 @@ def derive(
     }
 
 
+def run_peak_memory_mb(suite: str, agent: str, task: str) -> float | None:
+    """Mean peak memory (MB) of the suite's finished runs of (agent, task), from their throughput records."""
+    peaks = [
+        json.loads(f.read_text()).get("peak_memory_mb")
+        for f in sorted((RESULTS / suite / agent / task).glob("seed*.throughput.json"))
+    ]
+    peaks = [p for p in peaks if p is not None]
+    return float(np.mean(peaks)) if peaks else None
+
+
 def write_table(rows: list[dict]) -> None:
     """The Markdown table of the newest measurement of each (suite, task, machine, device, agent)."""
     latest: dict[tuple, dict] = {}
@@ -138,17 +149,23 @@ def write_table(rows: list[dict]) -> None:
         "Written by `python benchmarks/throughput.py SUITE --task TASK` (see its docstring): every agent built from the "
         "suite's own flags and measured in one process, interleaved over rounds (medians shown). Training hours per "
         "100k env steps = 100k × (1 / env rate + act) + updates × update time; *with eval* adds the suite's "
-        "evaluation episodes. Single-threaded. Compare rows of one machine only.",
+        "evaluation episodes; *÷ SAC* divides it by the SAC row of the same suite, task and machine. Single-threaded. "
+        "Compare rows of one machine only. *Peak MB* is the mean peak memory of the suite's training runs of the agent "
+        "on the task (their `seed*.throughput.json`; those runs may come from other machines).",
         "",
         "| suite | task | machine | device | agent | env steps/s (random) | act() ms mean / p50 / p95 | s / update | "
-        "updates / 100k | h / 100k train | h / 100k with eval | rounds | when |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "updates / s | updates / 100k | h / 100k train | h / 100k with eval | ÷ SAC | peak MB (runs) | rounds | when |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in latest.values():
+    for key, r in latest.items():
+        sac = latest.get((*key[:4], "sac"))
+        ratio = f"{r['hours_per_100k_with_eval'] / sac['hours_per_100k_with_eval']:.2f}" if sac else "–"
+        peak = run_peak_memory_mb(r["suite"], r["agent"], r["task"])
         lines.append(
             f"| {r['suite']} | {r['task']} | {r['machine']} | {r['device']} | {r['agent']} | {r['env_steps_per_s']:.0f} | "
             f"{r['act_ms_mean']:.1f} / {r['act_ms_p50']:.1f} / {r['act_ms_p95']:.1f} | {r['seconds_per_update']:.3f} | "
-            f"{r['updates_per_100k']:.0f} | {r['hours_per_100k_train']:.2f} | {r['hours_per_100k_with_eval']:.2f} | "
+            f"{1 / r['seconds_per_update']:.0f} | {r['updates_per_100k']:.0f} | {r['hours_per_100k_train']:.2f} | "
+            f"{r['hours_per_100k_with_eval']:.2f} | {ratio} | {'–' if peak is None else f'{peak:.0f}'} | "
             f"{r['rounds']} | {r['when']} |"
         )
     TABLE.write_text("\n".join(lines) + "\n")

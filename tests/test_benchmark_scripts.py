@@ -108,7 +108,9 @@ def test_dmc_closeness_follows_the_fixed_rule(dv3_dmc):
 @pytest.fixture
 def throughput(tmp_path, monkeypatch):
     """``benchmarks/throughput.py`` as a module, writing under ``tmp_path``."""
-    return load_script("throughput", monkeypatch, OUT=tmp_path / "throughput.jsonl", TABLE=tmp_path / "throughput.md")
+    return load_script(
+        "throughput", monkeypatch, RESULTS=tmp_path, OUT=tmp_path / "throughput.jsonl", TABLE=tmp_path / "throughput.md"
+    )
 
 
 def test_throughput_builds_agents_from_the_suite_flags_and_sizes_the_protocol(throughput, tmp_path):
@@ -143,6 +145,23 @@ def test_throughput_builds_agents_from_the_suite_flags_and_sizes_the_protocol(th
     assert out["hours_per_100k_train"] == pytest.approx(train_s / 3600)
     eval_steps = (100_000 // suite.eval_every) * suite.eval_episodes * 50
     assert out["hours_per_100k_with_eval"] == pytest.approx((train_s + eval_steps * 0.002) / 3600)
+
+
+def test_throughput_table_divides_by_sac_and_reads_the_runs_peak_memory(throughput, tmp_path):
+    runs = tmp_path / "s" / "wam" / "t"
+    runs.mkdir(parents=True)
+    for seed, peak in enumerate([500.0, 600.0]):
+        (runs / f"seed{seed}.throughput.json").write_text(json.dumps({"peak_memory_mb": peak}))
+    row = dict(suite="s", task="t", machine="m", device="cpu", env_steps_per_s=1000.0, act_ms_mean=1.0, act_ms_p50=1.0)
+    row.update(act_ms_p95=2.0, updates_per_100k=100_000, hours_per_100k_train=0.9, rounds=3, when="now")
+    wam = {**row, "agent": "wam", "seconds_per_update": 0.025, "hours_per_100k_with_eval": 1.0}
+    sac = {**row, "agent": "sac", "seconds_per_update": 0.0125, "hours_per_100k_with_eval": 0.4}
+    throughput.write_table([wam, sac, {**sac, "machine": "other", "hours_per_100k_with_eval": 0.1}])
+    table = (tmp_path / "throughput.md").read_text()
+    assert (
+        "| s | t | m | cpu | wam | 1000 | 1.0 / 1.0 / 2.0 | 0.025 | 40 | 100000 | 0.90 | 1.00 | 2.50 | 550 |" in table
+    )
+    assert "| sac | 1000 | 1.0 / 1.0 / 2.0 | 0.013 | 80 | 100000 | 0.90 | 0.40 | 1.00 | – |" in table
 
 
 def test_wam_state_note_groups_continued_runs(monkeypatch):
