@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from wam.data.episodes import EpisodeDataset
-from wam.data.lerobot import CODEBASE_VERSION, DatasetError, LeRobotWriter
+from wam.data.lerobot import LeRobotWriter
+from wam.data.lerobot_schema import CODEBASE_VERSION, DatasetError
 from wam.data.sequences import SequenceSampler
 
 H = W = 16

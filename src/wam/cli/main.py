@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parsers = {name.replace(" ", "-"): cls for name, (cls, _) in commands.items()}
     args = tyro.extras.subcommand_cli_from_dict(parsers, args=argv, prog="wam")
     from wam.data.collect import NoExpertError
-    from wam.data.lerobot import DatasetError
+    from wam.data.lerobot_schema import DatasetError
     from wam.envs.registry import MissingSimulatorError
     from wam.io.pretrained import CheckpointError
 

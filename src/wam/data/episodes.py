@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from wam.constants import ACTION, DEPTH, IS_FIRST, OBS_KEYS, RGB, SUCCESS
 from wam.data import video as vid
-from wam.data.lerobot import FEATURE_KEYS, STATS_PATH, STEP_KEYS, TASKS_PATH, DatasetError, read_info
+from wam.data.lerobot_schema import FEATURE_KEYS, STATS_PATH, STEP_KEYS, TASKS_PATH, DatasetError, read_info
 
 
 def _read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:

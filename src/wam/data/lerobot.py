@@ -1,22 +1,7 @@
-"""The LeRobot v3.0 dataset format: layout, features, and a writer (pyarrow + the ffmpeg of imageio, no ``lerobot``).
+"""Write episodes as a LeRobot v3.0 dataset (the format: :mod:`wam.data.lerobot_schema`), atomically.
 
-:class:`~wam.data.episodes.EpisodeDataset` reads what :class:`LeRobotWriter` writes.
-
-Layout (``{chunk}``/``{file}`` are 3-digit; a new file starts when one grows past ``*_files_size_in_mb``)::
-
-    meta/info.json                                    schema, fps, counts, path templates, our "wam" block
-    meta/stats.json                                   min / max / mean / std / count of every numeric feature
-    meta/tasks.parquet                                task string -> task_index
-    meta/episodes/chunk-000/file-000.parquet          one row per episode: length, frame range, file + video offsets
-    data/chunk-000/file-000.parquet                   one row per frame
-    videos/observation.images.rgb/chunk-000/file-000.mp4     H.264, lossy (or lossless RGB on request)
-    videos/observation.images.depth/chunk-000/file-000.mp4   FFV1, uint16 millimetres, lossless
-
-Step convention (``wam.agents.base``): row ``t`` holds obs_t, the action taken at obs_t, and ``reward`` received
-on arriving at obs_t. Each episode also stores its final observation as a last row with a zero action, so an
-episode of T environment steps has T+1 rows. LeRobot's ``next.*`` columns are written too, shifted by one:
-``next.reward[t] = reward[t+1]`` (0 on the last row), ``next.done[t] = is_last[t+1]`` (True on the last row),
-``next.success[t] = success[t+1]`` (the last row repeats its own). See docs/data.md.
+Nothing appears at the output path until :meth:`LeRobotWriter.close`; an exception inside ``with LeRobotWriter(...)``
+deletes the partial dataset. Step convention and layout: :mod:`wam.data.lerobot_schema` and docs/data.md.
 """
 
 from __future__ import annotations
@@ -33,192 +18,30 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from wam.constants import (
-    ACTION,
-    DEPTH,
-    IS_FIRST,
-    IS_LAST,
-    IS_TERMINAL,
-    OBS_KEYS,
-    PROPRIO,
-    REWARD,
-    RGB,
-    STATE,
-    SUCCESS,
-    TASK,
-)
+from wam.constants import ACTION, DEPTH, IS_FIRST, IS_LAST, REWARD, RGB, SUCCESS
 from wam.data import video as vid
+from wam.data.lerobot_schema import (
+    CHUNKS_SIZE,
+    CODEBASE_VERSION,
+    DATA_FILE_MB,
+    DATA_PATH,
+    EPISODES_PATH,
+    FEATURE_KEYS,
+    INFO_PATH,
+    STATS_PATH,
+    STEP_KEYS,
+    TASKS_PATH,
+    VIDEO_FILE_MB,
+    VIDEO_PATH,
+    WAM_FORMAT_VERSION,
+    FeatureStats,
+    arrow_column,
+    arrow_type,
+    build_features,
+    tasks_table,
+)
 
-CODEBASE_VERSION = "v3.0"
-#: Version of the ``wam`` block of info.json (our extra columns and their meaning).
-WAM_FORMAT_VERSION = 1
-CHUNKS_SIZE = 1000
-DATA_FILE_MB = 100.0
-VIDEO_FILE_MB = 500.0
-INFO_PATH = "meta/info.json"
-STATS_PATH = "meta/stats.json"
-TASKS_PATH = "meta/tasks.parquet"
-EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
-
-#: Our observation keys -> LeRobot feature names.
-FEATURE_KEYS: dict[str, str] = {
-    RGB: "observation.images.rgb",
-    DEPTH: "observation.images.depth",
-    PROPRIO: "observation.proprio",
-    STATE: "observation.state",
-    TASK: "observation.task",
-}
-#: Per-step keys of the batch convention besides observations, stored under the same names.
-STEP_KEYS: tuple[str, ...] = (ACTION, REWARD, IS_FIRST, IS_LAST, IS_TERMINAL)
-_FLAG_KEYS = (IS_FIRST, IS_LAST, IS_TERMINAL, SUCCESS)
 _MB = 1024 * 1024
-
-
-class DatasetError(RuntimeError):
-    """A dataset directory is missing, incomplete or corrupt; the message says what to do."""
-
-
-def _scalar(dtype: str) -> dict[str, Any]:
-    return {"dtype": dtype, "shape": [1], "names": None}
-
-
-def build_features(
-    obs_space: gym.spaces.Dict, action_space: gym.Space, fps: float, rgb_lossless: bool = False
-) -> dict[str, dict]:
-    """The ``features`` block of info.json for an environment's observation and action spaces."""
-    feats: dict[str, dict] = {}
-    for key, space in obs_space.spaces.items():
-        if key not in FEATURE_KEYS:
-            raise ValueError(f"cannot store observation key {key!r}; known keys are {list(OBS_KEYS)}")
-        name = FEATURE_KEYS[key]
-        if key in (RGB, DEPTH):
-            h, w, c = space.shape
-            codec = vid.CODECS["depth" if key == DEPTH else ("rgb_lossless" if rgb_lossless else "rgb")]
-            info = {
-                "video.fps": fps,
-                "video.height": h,
-                "video.width": w,
-                "video.channels": c,
-                "video.codec": codec.codec,
-                "video.pix_fmt": codec.pix_fmt,
-                "video.is_depth_map": key == DEPTH,
-                "video.lossless": codec.lossless,
-                "has_audio": False,
-            }
-            if key == DEPTH:
-                info.update({"video.depth_unit": "mm", "video.depth_scale_m": vid.DEPTH_SCALE_M})
-            feats[name] = {"dtype": "video", "shape": [h, w, c], "names": ["height", "width", "channels"], "info": info}
-        elif key == TASK:
-            feats[name] = _scalar("int64")
-        else:
-            feats[name] = {
-                "dtype": "float32",
-                "shape": [int(space.shape[0])],
-                "names": [f"{key}_{i}" for i in range(space.shape[0])],
-            }
-    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-        n = int(action_space.shape[0])
-        feats[ACTION] = {"dtype": "float32", "shape": [n], "names": [f"action_{i}" for i in range(n)]}
-    elif isinstance(action_space, gym.spaces.Discrete):
-        feats[ACTION] = _scalar("int64")
-    else:
-        raise ValueError(f"can only store 1-d Box or Discrete actions, got {action_space}")
-    for name, dtype in [
-        ("next.reward", "float32"),
-        ("next.done", "bool"),
-        ("next.success", "bool"),
-        (REWARD, "float32"),
-        (IS_FIRST, "bool"),
-        (IS_LAST, "bool"),
-        (IS_TERMINAL, "bool"),
-        (SUCCESS, "bool"),
-        ("timestamp", "float32"),
-        ("frame_index", "int64"),
-        ("episode_index", "int64"),
-        ("index", "int64"),
-        ("task_index", "int64"),
-    ]:
-        feats[name] = _scalar(dtype)
-    for ft in feats.values():
-        if ft["dtype"] != "video":
-            ft["fps"] = fps
-    return feats
-
-
-class _Stats:
-    """Running min / max / mean / std per feature (images per channel, as LeRobot: shape (C, 1, 1))."""
-
-    def __init__(self) -> None:
-        self.acc: dict[str, dict[str, Any]] = {}
-
-    def add(self, name: str, x: np.ndarray, image: bool = False) -> None:
-        """Fold one episode's values of feature ``name`` (frames first; images per channel) into the running sums."""
-        x = np.asarray(x, np.float64)
-        x = x.reshape(len(x), -1, x.shape[-1]) if image else x.reshape(len(x), 1, -1)  # (frames, pixels, channels)
-        new = {
-            "frames": len(x),
-            "n": x.shape[0] * x.shape[1],
-            "sum": x.sum((0, 1)),
-            "sq": (x * x).sum((0, 1)),
-            "min": x.min((0, 1)),
-            "max": x.max((0, 1)),
-            "image": image,
-        }
-        old = self.acc.setdefault(name, new)
-        if old is not new:
-            for k in ("frames", "n", "sum", "sq"):
-                old[k] = old[k] + new[k]
-            old["min"], old["max"] = np.minimum(old["min"], new["min"]), np.maximum(old["max"], new["max"])
-
-    def to_json(self) -> dict[str, dict[str, list]]:
-        """Per-feature mean / std / min / max / count as LeRobot's ``stats.json`` lays them out."""
-        out = {}
-        for name, a in self.acc.items():
-            mean = a["sum"] / a["n"]
-            std = np.sqrt(np.maximum(a["sq"] / a["n"] - mean * mean, 0.0))
-            shape = (-1, 1, 1) if a["image"] else (-1,)
-            out[name] = {
-                k: np.reshape(v, shape).tolist()
-                for k, v in (("min", a["min"]), ("max", a["max"]), ("mean", mean), ("std", std))
-            }
-            out[name]["count"] = [a["frames"]]  # LeRobot counts frames, also for images
-        return out
-
-
-def _arrow_type(ft: dict) -> pa.DataType:
-    item = pa.from_numpy_dtype(np.dtype(ft["dtype"]))
-    return item if ft["shape"] == [1] else pa.list_(item, ft["shape"][0])
-
-
-def _column(x: np.ndarray, ft: dict) -> pa.Array:
-    if ft["shape"] == [1]:
-        return pa.array(np.asarray(x).reshape(-1).astype(ft["dtype"]))
-    flat = pa.array(np.ascontiguousarray(x, dtype=ft["dtype"]).reshape(-1))
-    return pa.FixedSizeListArray.from_arrays(flat, ft["shape"][0])
-
-
-def _tasks_table(tasks: list[str]) -> pa.Table:
-    # The pandas block makes ``pd.read_parquet`` return the task strings as an index named "task", as LeRobot expects.
-    pandas_meta = {
-        "index_columns": ["task"],
-        "column_indexes": [],
-        "columns": [
-            {
-                "name": "task_index",
-                "field_name": "task_index",
-                "pandas_type": "int64",
-                "numpy_type": "int64",
-                "metadata": None,
-            },
-            {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
-        ],
-        "creator": {"library": "pyarrow", "version": pa.__version__},
-        "pandas_version": "2.2.0",
-    }
-    table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
-    return table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()})
 
 
 def check_output_dir(root: Path, overwrite: bool) -> None:
@@ -277,7 +100,7 @@ class LeRobotWriter:
             "index",
             "task_index",
         ]
-        self._schema = pa.schema([(name, _arrow_type(self.features[name])) for name in columns])
+        self._schema = pa.schema([(name, arrow_type(self.features[name])) for name in columns])
         self._tmp = self.root.parent / f".{self.root.name}.partial-{os.getpid()}"
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir(parents=True)
@@ -287,7 +110,7 @@ class LeRobotWriter:
         self._videos: dict[str, vid.VideoWriter] = {}
         self._episodes: list[dict[str, Any]] = []
         self._tasks: dict[str, int] = {}
-        self._stats = _Stats()
+        self._stats = FeatureStats()
         self.total_frames = 0
 
     def __enter__(self) -> LeRobotWriter:
@@ -348,7 +171,7 @@ class LeRobotWriter:
         cols["episode_index"] = np.full(n, ep)
         cols["index"] = np.arange(start, start + n)
         cols["task_index"] = np.full(n, task_index)
-        table = pa.table([_column(cols[f.name], self.features[f.name]) for f in self._schema], schema=self._schema)
+        table = pa.table([arrow_column(cols[f.name], self.features[f.name]) for f in self._schema], schema=self._schema)
         self._data.write_table(table)
         self._data_bytes += table.nbytes
         row: dict[str, Any] = {
@@ -425,7 +248,7 @@ class LeRobotWriter:
         path = self._tmp / EPISODES_PATH.format(chunk_index=0, file_index=0)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(episodes, path)
-        pq.write_table(_tasks_table(list(self._tasks)), self._tmp / TASKS_PATH)
+        pq.write_table(tasks_table(list(self._tasks)), self._tmp / TASKS_PATH)
         (self._tmp / STATS_PATH).write_text(json.dumps(self._stats.to_json(), indent=2) + "\n")
         (self._tmp / INFO_PATH).write_text(json.dumps(self._info(), indent=2) + "\n")
         if self.root.exists():
@@ -462,31 +285,3 @@ class LeRobotWriter:
                 "arriving at obs_t; next.* columns are LeRobot's view shifted by one row",
             },
         }
-
-
-def read_info(root: str | Path) -> dict[str, Any]:
-    """Read and validate ``meta/info.json`` of a dataset directory, raising :class:`DatasetError` with a fix."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"no dataset directory at {root}; create one with `wam data collect --env ... --out {root}`")
-    path = root / INFO_PATH
-    if not path.is_file():
-        partial = sorted(root.parent.glob(f".{root.name}.partial-*"))
-        hint = f"; an unfinished collection left {partial[0]}, delete it and collect again" if partial else ""
-        raise DatasetError(
-            f"{root} has no {INFO_PATH}: it is not a LeRobot dataset, or its writing never finished{hint}"
-        )
-    try:
-        info = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{path} is not valid JSON ({e}); the dataset is corrupt, collect it again") from e
-    version = info.get("codebase_version") if isinstance(info, dict) else None
-    if version != CODEBASE_VERSION:
-        raise DatasetError(
-            f"{root} is a LeRobot {version!r} dataset; wam reads {CODEBASE_VERSION} "
-            "(convert older ones with lerobot's convert_dataset_v21_to_v30)"
-        )
-    missing = [k for k in ("fps", "features", "total_frames", "total_episodes", "data_path") if k not in info]
-    if missing:
-        raise DatasetError(f"{path} lacks {missing}; the dataset is corrupt, collect it again")
-    return info
