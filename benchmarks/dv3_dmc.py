@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from wam.bench.process import raise_interrupt, run_to_end
-from wam.bench.runner import has_checkpoint
+from wam.bench.grid import has_checkpoint
 from wam.io.metrics import read_jsonl
 
 ROOT = Path(__file__).resolve().parent

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wam.bench.runner import expand_grid, train_command
+from wam.bench.grid import expand_grid, train_command
 from wam.bench.suite import load_suite
 from wam.evaluation.latency import act_latency
 from wam.training.online import Trainer, replay_row

@@ -28,17 +28,8 @@ from wam.bench.aggregate import (
 )
 from wam.bench.claims import judge_claims
 from wam.bench.report import write_report
-from wam.bench.runner import (
-    BenchPaths,
-    BenchRunner,
-    expand_grid,
-    logged_step,
-    progress_text,
-    read_curve,
-    run_status,
-    sync_curve,
-    train_command,
-)
+from wam.bench.grid import BenchPaths, expand_grid, read_curve, run_status, sync_curve, train_command
+from wam.bench.runner import BenchRunner, logged_step, progress_text
 from wam.bench.suite import SuiteError, load_suite, parse_suite
 
 SUITES = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"

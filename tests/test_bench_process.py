@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from wam.bench.process import claim_lock, run_to_end
-from wam.bench.runner import BenchPaths, BenchRunner, expand_grid
+from wam.bench.grid import BenchPaths, expand_grid
+from wam.bench.runner import BenchRunner
 from wam.bench.suite import load_suite
 
 SUITES = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.stats
 from rliable import metrics as rl_metrics
 
-from wam.bench.runner import read_curve, reached
+from wam.bench.grid import read_curve, reached
 from wam.bench.suite import Suite
 
 #: Minimum seeds per cell before a claim can be anything but "inconclusive".

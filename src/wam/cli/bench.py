@@ -88,7 +88,8 @@ def _write_report(suite: Suite, args: BenchArgs) -> Path:
 
 def bench_cli(args: BenchArgs) -> dict[str, list[str]]:
     """Run (or only report on) a suite; returns the names of skipped, finished and failed runs."""
-    from wam.bench.runner import BenchPaths, BenchRunner, expand_grid
+    from wam.bench.grid import BenchPaths, expand_grid
+    from wam.bench.runner import BenchRunner
 
     suite = load_suite(args.suite, args.suites_dir)
     grid = expand_grid(suite, args.seeds, tuple(args.agents), tuple(args.tasks))
