@@ -11,7 +11,6 @@ import numpy as np
 
 from wam.bench.aggregate import (
     RETURN,
-    SUCCESS,
     Estimate,
     Results,
     censor_value,
@@ -26,6 +25,7 @@ from wam.bench.aggregate import (
     success_estimate,
 )
 from wam.bench.claims import Verdict, judge_claims
+from wam.bench.plots import plot_curves, short_steps
 from wam.bench.suite import Suite
 
 BASELINE = "dreamerv3"
@@ -41,18 +41,13 @@ def _ci(e: Estimate | None, pct: bool = True, digits: int = 2) -> str:
     return f"{fmt.format(e.point)} [{fmt.format(e.lo)}, {fmt.format(e.hi)}]"
 
 
-def _k(steps: float) -> str:
-    """Env steps for tables: ``20k``, or ``60`` below a thousand."""
-    return f"{steps / 1000:g}k" if steps >= 1000 else f"{steps:g}"
-
-
 def _steps(e: Estimate | None, suite: Suite) -> str:
     if e is None:
         return "–"
     if e.censored:
-        return f"> {_k(suite.budget)}"
-    hi = f"> {_k(suite.budget)}" if e.hi >= censor_value(suite) else _k(e.hi)
-    return f"{_k(e.point)} [{_k(e.lo)}, {hi}]"
+        return f"> {short_steps(suite.budget)}"
+    hi = f"> {short_steps(suite.budget)}" if e.hi >= censor_value(suite) else short_steps(e.hi)
+    return f"{short_steps(e.point)} [{short_steps(e.lo)}, {hi}]"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -97,7 +92,7 @@ def success_tables(results: Results, reps: int) -> list[str]:
         *_table(["task", *agents], rows),
         "",
     ]
-    header = ["agent", *[_k(m) for m in suite.milestones]]
+    header = ["agent", *[short_steps(m) for m in suite.milestones]]
     milestone_rows = []
     for a in agents:
         cells = []
@@ -178,7 +173,7 @@ def steps_table(results: Results, reps: int) -> list[str]:
     header = ["threshold", "agent", "aggregate", f"ratio to {baseline or '–'}", *[t.name for t in suite.tasks]]
     return [
         f"Env steps until the IQM success curve (complete runs only) first reaches the threshold, 95% CI; "
-        f"`> {_k(suite.budget)}` = not reached within the budget. The ratio uses the tasks both agents completed.",
+        f"`> {short_steps(suite.budget)}` = not reached within the budget. The ratio uses the tasks both agents completed.",
         "",
         *_table(header, rows),
         "",
@@ -236,68 +231,6 @@ def throughput_table(suite: Suite, results_root: Path) -> list[str]:
         ),
         "",
     ]
-
-
-def plot_curves(results: Results, path: Path, reps: int = 1000, key: str = SUCCESS) -> Path:
-    """Success (or episode return, ``key=RETURN``) vs env steps, IQM over seeds with 95% CI bands: one panel per task,
-    plus an aggregate panel for success (returns are on each task's own scale, so they are not aggregated)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    suite = results.suite
-    success = key == SUCCESS
-    panels = [(t.name, [t.name]) for t in suite.tasks] + ([("aggregate (IQM over tasks)", None)] if success else [])
-    cols = min(4, len(panels))
-    rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    colors = {a: f"C{i}" for i, a in enumerate(suite.agents)}
-    # Distinct dashes and markers too: curves often coincide (e.g. all at 0%), and then only the top one would show.
-    styles = {a: (["-", "--", ":", "-."][i % 4], "osD^v"[i % 5]) for i, a in enumerate(suite.agents)}
-    for ax, (title, tasks) in zip(axes.flat, panels):
-        for agent in suite.agents:
-            points = []  # (env steps, IQM, CI low, CI high)
-            chosen = tasks if tasks is not None else [t.name for t in suite.tasks if results.seeds(agent, t.name)]
-            for m in suite.milestones:
-                e = success_estimate(results, agent, chosen, m, reps, key=key) if chosen else None
-                if e is not None:
-                    points.append((m, e.point, e.lo, e.hi))
-                    last = e
-            if points:
-                xs, ys, los, his = zip(*points)
-                ax.plot(
-                    xs,
-                    ys,
-                    color=colors[agent],
-                    label=f"{agent} (n={last.n})",
-                    linestyle=styles[agent][0],
-                    marker=styles[agent][1],
-                    markersize=4,
-                    markerfacecolor="none",
-                )
-                ax.fill_between(xs, los, his, color=colors[agent], alpha=0.2)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("env steps")
-        ax.set_ylabel("success rate" if success else "episode return")
-        if success:
-            ax.set_ylim(-0.05, 1.05)
-        ax.set_xlim(0, suite.budget)
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: _k(x)))
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="upper left")
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    fig.suptitle(
-        f"{suite.name}: IQM {'success' if success else 'episode return'}, 95% stratified-bootstrap CI", fontsize=11
-    )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def protocol_lines(suite: Suite) -> list[str]:
