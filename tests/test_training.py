@@ -146,12 +146,12 @@ def test_bad_flags_fail_with_a_clear_message(tmp_path: Path, args, message):
     assert proc.returncode != 0 and message in proc.stderr + proc.stdout
 
 
-def test_a_run_killed_after_an_evaluation_does_not_repeat_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def short_reach_run(out: Path, checkpoint_every: int):
+    """A 60-step reach-v3 run of a tiny agent, with an evaluation every 20 steps (episodes of 15 steps)."""
     from wam.agents.wam_agent import WAMAgentConfig
     from wam.training.config import TrainConfig
-    from wam.training.online import Trainer, train
 
-    cfg = TrainConfig(
+    return TrainConfig(
         env="metaworld/reach-v3",
         max_episode_steps=15,
         steps=60,
@@ -159,12 +159,18 @@ def test_a_run_killed_after_an_evaluation_does_not_repeat_it(tmp_path: Path, mon
         train_ratio=8,
         eval_episodes=1,
         eval_every=20,
-        checkpoint_every=20,
+        checkpoint_every=checkpoint_every,
         log_every=10,
         progress=False,
-        out=str(tmp_path / "run"),
+        out=str(out),
         wam=WAMAgentConfig(size="tiny", batch_size=2, seq_len=4, imag_starts=4, horizon=2),
     )
+
+
+def test_a_run_killed_after_an_evaluation_does_not_repeat_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from wam.training.online import Trainer, train
+
+    cfg = short_reach_run(tmp_path / "run", checkpoint_every=20)
     save = Trainer._checkpoint
 
     def killed_at_40(self: Trainer) -> None:
@@ -204,24 +210,9 @@ def test_a_signal_stops_training_with_a_checkpoint_of_every_step(tmp_path: Path,
     import os
     import signal
 
-    from wam.agents.wam_agent import WAMAgentConfig
-    from wam.training.config import TrainConfig
     from wam.training.online import Trainer, TrainingStopped, train
 
-    cfg = TrainConfig(
-        env="metaworld/reach-v3",
-        max_episode_steps=15,
-        steps=60,
-        prefill=10,
-        train_ratio=8,
-        eval_episodes=1,
-        eval_every=20,
-        checkpoint_every=1000,
-        log_every=10,
-        progress=False,
-        out=str(tmp_path / "run"),
-        wam=WAMAgentConfig(size="tiny", batch_size=2, seq_len=4, imag_starts=4, horizon=2),
-    )
+    cfg = short_reach_run(tmp_path / "run", checkpoint_every=1000)
     evaluate = Trainer._evaluate
 
     def terminated_after_step_20(self: Trainer, progress):
