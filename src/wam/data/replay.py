@@ -20,8 +20,8 @@ from wam.io.pretrained import CheckpointError, atomic_write_bytes
 FLAGS = (IS_FIRST, IS_LAST, IS_TERMINAL)
 
 
-def _layout(spec: EnvSpec) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Per-key (shape, storage dtype) of one step."""
+def step_layout(spec: EnvSpec) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Per-key (shape, storage dtype) of one stored step: observations, action, reward and flags."""
     out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     for key, shape in spec.obs_shapes.items():
         dtype = {RGB: np.uint8, DEPTH: np.float16, TASK: np.int64}.get(key, np.float32)
@@ -45,7 +45,7 @@ class Replay:
             raise ValueError(f"replay capacity {capacity} is smaller than num_envs {num_envs}")
         self.spec, self.num_envs = spec, num_envs
         self.per_env = capacity // num_envs
-        self.layout = _layout(spec)
+        self.layout = step_layout(spec)
         self.data = {k: np.zeros((num_envs, self.per_env, *shape), dtype) for k, (shape, dtype) in self.layout.items()}
         self.head = np.zeros(num_envs, np.int64)  # next write index per env (mod per_env)
         self.count = np.zeros(num_envs, np.int64)  # steps written per env (saturates at per_env)

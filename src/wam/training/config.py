@@ -57,6 +57,11 @@ class TrainConfig:
     """Replay size in stored rows (memory is allocated up front and reported). Each env step stores one row and
     each finished episode one more (its final observation), so an episode of L steps takes L + 1 rows and a
     replay of capacity C starts dropping its oldest rows a little before C env steps (at C·L/(L+1) with one env)."""
+    demos: tuple[str, ...] = ()
+    """LeRobot v3.0 datasets of expert episodes (``wam data collect``) to mix into every update's batch
+    (:mod:`wam.data.demos`); their observations must cover ``--obs`` and their actions the env's action space."""
+    demo_fraction: float = 0.5
+    """Share of each update's windows drawn from ``--demos`` (RLPD's 0.5); the rest come from the replay."""
     eval_every: int = 10_000
     """Evaluate every this many environment steps (and at the end)."""
     eval_episodes: int = 10
@@ -96,6 +101,8 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
         if self.train_ratio <= 0:
             raise ValueError(f"train_ratio={self.train_ratio} must be > 0")
+        if self.demos and not 0.0 < self.demo_fraction < 1.0:
+            raise ValueError(f"demo_fraction={self.demo_fraction} must be in (0, 1): a share of each batch")
         if self.prefill < 0:
             raise ValueError(f"prefill={self.prefill} must be >= 0")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):

@@ -23,6 +23,7 @@ import torch
 from wam.agents.base import Agent
 from wam.envs.spec import EnvSpec
 from wam.constants import ACTION, IS_FIRST, IS_LAST, IS_TERMINAL, REWARD, SUCCESS
+from wam.data.demos import DemoBuffer, demo_share, mix
 from wam.data.replay import Replay
 from wam.envs import make_vector
 from wam.evaluation.evaluate import evaluate
@@ -176,6 +177,8 @@ class Trainer:
         acfg = cfg.agent_config()
         self.batch_size, self.seq_len = acfg.batch_size, acfg.seq_len
         self.replay = Replay(self.spec, cfg.replay_capacity, cfg.num_envs, seed=self.seed)
+        self.demos = DemoBuffer(cfg.demos, self.spec, self.seq_len, cfg.env) if cfg.demos else None
+        self.demo_windows = 0 if self.demos is None else demo_share(cfg.demo_fraction, self.batch_size)
         self.counters = {
             "env_steps": 0,
             "updates": 0,
@@ -197,6 +200,7 @@ class Trainer:
             "spec": asdict(self.spec),
             "agent": self.cfg.agent,
             "replay_bytes": self.replay.nbytes,
+            "demos": None if self.demos is None else {**self.demos.summary(), "windows_per_batch": self.demo_windows},
             "device": str(self.device),
             "world_size": self.dist.world_size,
         }
@@ -336,7 +340,10 @@ class Trainer:
         replayed_per_update = self.batch_size * self.seq_len * self.dist.world_size
         c["update_budget"] += stepped * self.cfg.train_ratio / replayed_per_update
         while c["update_budget"] >= 1.0:
-            batch = self.replay.sample(self.batch_size, self.seq_len)
+            batch = self.replay.sample(self.batch_size - self.demo_windows, self.seq_len)
+            if self.demos is not None:  # a generator per update: resuming needs no sampler state
+                rng = np.random.default_rng([self.seed, int(c["updates"])])
+                batch = mix(batch, self.demos.sample(self.demo_windows, rng))
             for k, v in self.agent.update(self._to_torch(batch)).items():
                 train_metrics.setdefault(k, []).append(v)
             self.dist.average_buffers(self.agent)
