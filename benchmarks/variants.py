@@ -10,8 +10,9 @@ its last checkpoint when called again (``--fresh`` starts over); its recorded co
     python benchmarks/variants.py reach_v3 report
 
 Studies: ``toy_reach2d`` (4k steps on the 2-D toy; standing still returns ≈ 10–14, a greedy policy ≈ 40),
-``reach_v3`` (MetaWorld reach-v3 from state, 30k steps, the quick-state grid's prefill) and ``readme_reach`` (the
-README's main command: the Q-learning WAM on reach-v3 from state, 15k steps).
+``reach_v3`` (MetaWorld reach-v3 from state, 30k steps, the quick-state grid's prefill), ``readme_reach`` (the
+README's main command: the Q-learning WAM on reach-v3 from state, 15k steps) and ``demos_reach`` (the same WAM with
+10 expert episodes mixed into its batches against from scratch, 10k steps).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wam.bench.process import run_to_end
@@ -39,6 +40,8 @@ class Study:
     #: Variant name → extra ``wam train`` flags. Flags spell out every setting that differs from the defaults of
     #: the commit that ran them, so old rows stay meaningful after defaults change.
     variants: dict[str, tuple[str, ...]]
+    #: Data the variants read (not committed): path → the command that makes it, run by ``run`` when it is absent.
+    data: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 STUDIES: dict[str, Study] = {
@@ -206,6 +209,41 @@ STUDIES: dict[str, Study] = {
         "the run's wall-clock from start to final evaluation, one thread.",
         variants={"default": ()},
     ),
+    "demos_reach": Study(
+        base=(
+            "--agent",
+            "wamq",
+            "--env",
+            "metaworld/reach-v3",
+            "--obs",
+            "state",
+            "--steps",
+            "10000",
+            "--train-ratio",
+            "384",
+            "--eval-every",
+            "2500",
+        ),
+        milestones=(0, 2500, 5000, 7500, 10000),
+        note="Issue 35: the WAM at its defaults with 10 expert episodes in half of every batch (`--demos`, RLPD's "
+        "share) against the same run from scratch. The demonstrations are MetaWorld's scripted policy on the "
+        "environment seeded 0 (`wam data collect`, no action noise); evaluations use other goals (seed + 10000).",
+        variants={"scratch": (), "demos10": ("--demos", "runs/demos/reach-v3_10")},
+        data={
+            "runs/demos/reach-v3_10": (
+                "wam",
+                "data",
+                "collect",
+                "--env",
+                "metaworld/reach-v3",
+                "--episodes",
+                "10",
+                "--out",
+                "runs/demos/reach-v3_10",
+                "--quiet",
+            )
+        },
+    ),
 }
 
 
@@ -297,6 +335,9 @@ def main(argv: list[str] | None = None, study: str | None = None) -> None:
     if args.cmd in ("run", "store") and args.variant not in variants:
         parser.error(f"unknown variant {args.variant!r} of study {study}; choose from {sorted(variants)}")
     if args.cmd == "run":
+        for path, make in STUDIES[study].data.items():
+            if not Path(path).exists() and run_to_end(list(make)):
+                sys.exit(f"could not make {path}: {' '.join(make)}")
         run_dir = Path("runs") / study / f"{args.variant}_s{args.seed}"
         if (run_dir / "checkpoint" / "COMPLETE").is_file() and not args.fresh:  # an interrupted run continues
             cmd = ["wam", "train", "--resume", str(run_dir)]
