@@ -57,6 +57,17 @@ class BenchArgs:
     """Start new runs only during this many minutes (runs with a checkpoint still resume after): on a machine held
     for a limited time, a run that cannot finish there would only be lost (its replay stays on the machine)."""
 
+    def __post_init__(self) -> None:
+        for name in ("jobs", "bootstrap_reps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.sync_every <= 0 or self.latency_steps < 0:
+            raise ValueError(
+                f"need sync_every > 0 (got {self.sync_every}) and latency_steps >= 0 ({self.latency_steps})"
+            )
+        if self.new_runs_for is not None and self.new_runs_for < 0:
+            raise ValueError(f"new_runs_for={self.new_runs_for} must be >= 0 minutes")
+
 
 def _report_suites(current: Suite, args: BenchArgs) -> list[Suite]:
     """The current suite plus every other suite in its folder that already has results (``debug`` only when asked)."""

@@ -15,7 +15,7 @@ import numpy as np
 from wam.constants import DEPTH, PROPRIO, RGB, STATE, SUCCESS, TASK
 from wam.envs.config import EnvConfig
 from wam.envs.registry import require
-from wam.envs.rendering import MujocoCamera, configure_headless_gl
+from wam.envs.rendering import MujocoCamera, check_camera, configure_headless_gl
 from wam.envs.wrappers import dict_obs_space
 
 INSTALL_HINT = "pip install 'mujoco==3.3.0' && pip install 'metaworld==3.1.1' packaging"
@@ -58,6 +58,8 @@ class MetaWorldEnv(gym.Env):
             env.max_path_length = horizon
             self._envs.append(env)
             self._goals.append([t for t in bench.train_tasks if t.env_name == name])
+            if cfg.camera is not None and not needs_camera:  # it still films videos: check it now, not at the end
+                check_camera(env.model, camera)
             if needs_camera:
                 self._cameras.append(
                     MujocoCamera(

@@ -21,6 +21,13 @@ def configure_headless_gl() -> None:
     os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 
+def check_camera(model, camera: str) -> None:
+    """Raise ``ValueError`` naming the model's cameras unless it has one called ``camera``."""
+    names = [model.camera(i).name for i in range(model.ncam)]
+    if camera not in names:
+        raise ValueError(f"unknown camera {camera!r}; this model has {names}")
+
+
 class MujocoCamera:
     """Render RGB (uint8, H×W×3) and depth (float32 metres, H×W×1) from a named camera of a MuJoCo model."""
 
@@ -29,9 +36,8 @@ class MujocoCamera:
 
         self._mujoco = mujoco
         self.model, self.data, self.camera, self.flip = model, data, camera, flip
-        names = [model.camera(i).name for i in range(model.ncam)]
-        if isinstance(camera, str) and camera not in names:
-            raise ValueError(f"unknown camera {camera!r}; this model has {names}")
+        if isinstance(camera, str):
+            check_camera(model, camera)
         # The offscreen buffer must be at least as large as the image.
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, size)
         model.vis.global_.offheight = max(model.vis.global_.offheight, size)
