@@ -13,16 +13,14 @@ import pytest
 
 from wam.io.metrics import read_jsonl
 
-TINY_WAM = [
-    "--wam.size",
-    "tiny",
-    "--wam.batch-size",
+TINY_WAM = [  # the default agent (wamq), tiny
+    "--wamq.dim",
+    "16",
+    "--wamq.heads",
     "2",
-    "--wam.seq-len",
-    "4",
-    "--wam.imag-starts",
-    "4",
-    "--wam.horizon",
+    "--wamq.mlp-hidden",
+    "32",
+    "--wamq.batch-size",
     "2",
 ]
 FAST = [
@@ -81,24 +79,13 @@ def test_train_then_eval_then_resume(tmp_path: Path):
     ev = wam("eval", str(run), "--episodes", "1")
     assert "success" in ev.stdout and "deterministic policy" in ev.stdout
     assert "stochastic policy" in wam("eval", str(run), "--episodes", "1", "--stochastic", "--threads", "2").stdout
-    planned = wam(
-        "eval",
-        str(run),
-        "--episodes",
-        "1",
-        "--plan",
-        "--mppi.horizon",
-        "2",
-        "--mppi.samples",
-        "4",
-        "--mppi.elites",
-        "2",
-        "--mppi.policy-samples",
-        "1",
-        "--mppi.iterations",
-        "1",
+    no_plan = subprocess.run(
+        [sys.executable, "-m", "wam.cli.main", "eval", str(run), "--episodes", "1", "--plan"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert "success" in planned.stdout
+    assert no_plan.returncode != 0 and "--plan needs a WAM agent with box actions" in no_plan.stderr
 
     # Extend the finished run's budget, in a moved copy: resume continues the counters and replay there.
     original, run = run, tmp_path / "moved"
@@ -120,11 +107,41 @@ def test_train_then_eval_then_resume(tmp_path: Path):
     assert shrink.returncode != 0 and "can only grow" in shrink.stderr + shrink.stdout
 
 
-def test_decoupled_shortcut_reaches_the_model(tmp_path: Path):
+TINY_IMAGINATION_WAM = [
+    "--agent",
+    "wam",
+    "--wam.size",
+    "tiny",
+    "--wam.batch-size",
+    "2",
+    "--wam.seq-len",
+    "4",
+    "--wam.imag-starts",
+    "4",
+    "--wam.horizon",
+    "2",
+]
+
+
+@pytest.mark.parametrize("agent", ["wamq", "wam"])
+def test_decoupled_shortcut_reaches_the_model(tmp_path: Path, agent: str):
     run = tmp_path / "dec"
-    wam("train", *FAST, *TINY_WAM, "--coupling", "decoupled", "--steps", "20", "--out", str(run))
-    assert json.loads((run / "config.json").read_text())["train"]["wam"]["coupling"] == "decoupled"
-    assert json.loads((run / "final" / "config.json").read_text())["config"]["coupling"] == "decoupled"
+    flags = TINY_WAM if agent == "wamq" else TINY_IMAGINATION_WAM
+    wam("train", *FAST, *flags, "--coupling", "decoupled", "--steps", "20", "--out", str(run))
+    assert json.loads((run / "config.json").read_text())["train"][agent]["coupling"] == "decoupled"
+    saved = json.loads((run / "final" / "config.json").read_text())["config"]
+    assert saved.get("config", saved)["coupling"] == "decoupled"  # wamq saves {config, spec}
+    if agent == "wam":  # the imagination WAM can plan in its model (MPPI)
+        mppi = ["--mppi.horizon", "2", "--mppi.samples", "4", "--mppi.elites", "2", "--mppi.policy-samples", "1"]
+        planned = wam("eval", str(run), "--episodes", "1", "--plan", *mppi, "--mppi.iterations", "1")
+        assert "success" in planned.stdout
+
+
+def test_the_coupling_shortcut_refuses_an_agent_without_coupling(tmp_path: Path):
+    from wam.cli.train import TrainArgs
+
+    with pytest.raises(ValueError, match="agent 'sac' has none"):
+        TrainArgs(agent="sac", coupling="decoupled").to_config()
 
 
 @pytest.mark.parametrize(

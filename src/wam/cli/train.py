@@ -24,13 +24,17 @@ class TrainArgs(TrainConfig):
     """With ``--resume``: raise the run's budget to this many env steps (a finished run then trains on; the replay
     keeps its capacity, so a full one starts dropping its oldest steps)."""
     coupling: str | None = None
-    """Shortcut for ``--wam.coupling`` (``coupled`` or ``decoupled``)."""
+    """Shortcut for the chosen agent's ``coupling`` (``--wamq.coupling`` or ``--wam.coupling``: ``coupled`` or
+    ``decoupled``)."""
 
     def to_config(self) -> TrainConfig:
         """The :class:`TrainConfig` these flags describe (shortcuts applied; ``--resume`` is not read here)."""
         fields = {k: getattr(self, k) for k in TrainConfig.__dataclass_fields__}
         if self.coupling is not None:
-            fields["wam"] = replace(self.wam, coupling=self.coupling)
+            agent_cfg = fields.get(self.agent)
+            if not hasattr(agent_cfg, "coupling"):
+                raise ValueError(f"--coupling applies to the WAM agents (wamq, wam); agent {self.agent!r} has none")
+            fields[self.agent] = replace(agent_cfg, coupling=self.coupling)
         return TrainConfig(**fields)
 
 

@@ -33,10 +33,10 @@ class TrainConfig:
     antialias: bool = True
     """Anti-aliased MuJoCo camera images (MuJoCo's default; the benchmark suites keep it). ``--no-antialias``
     made 64×64 RGB-D steps 2.6–4× faster on CPU (``benchmarks/render_speed.py``); depth is unchanged."""
-    agent: str = "wam"
-    """Agent: ``wamq`` (the WAM learning by TD and the policy gradient through Q; ``--wamq.coupling decoupled`` for the
-    ablation), ``wam`` (the WAM trained on imagined returns; ``--wam.coupling decoupled``), ``dreamerv3`` or ``sac``
-    (model-free reference; vector observations)."""
+    agent: str = "wamq"
+    """Agent: ``wamq`` (the WAM of record, learning by TD and the policy gradient through Q; ``--coupling decoupled``
+    for the ablation), ``wam`` (the earlier WAM trained on imagined returns, kept for the suites that ran it),
+    ``dreamerv3`` or ``sac`` (model-free reference; vector observations)."""
     wam: WAMAgentConfig = field(default_factory=WAMAgentConfig)
     """Settings of the ``wam`` agent."""
     dreamerv3: DreamerV3Config = field(default_factory=DreamerV3Config)
