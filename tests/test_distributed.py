@@ -145,8 +145,8 @@ def test_torchrun_trains_two_ranks_into_one_run(tmp_path: Path) -> None:
         "wall_time_before": counters[0]["wall_time_before"],
     }
     # Global counting: 300 env steps over both ranks; after the 100-step prefill the train ratio 32 with a global batch
-    # of 2 × 16 × 16 replayed steps gives 200 × 32 / 512 = 12.5 updates.
-    assert counters[0]["env_steps"] == 300 and counters[0]["updates"] == 12
+    # of 2 × 128 × 3 replayed steps (the default agent's windows) gives 200 × 32 / 768 = 8.3 updates.
+    assert counters[0]["env_steps"] == 300 and counters[0]["updates"] == 8
     replays = [load_file(d / "checkpoint" / "replay" / "replay.safetensors") for d in (out, out / "rank1")]
     assert any(not torch.equal(replays[0][k], replays[1][k]) for k in replays[0])  # each rank its own episodes
     assert json.loads((out / "config.json").read_text())["world_size"] == 2

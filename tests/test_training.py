@@ -227,7 +227,8 @@ def test_a_signal_stops_training_with_a_checkpoint_of_every_step(tmp_path: Path,
     import os
     import signal
 
-    from wam.training.online import Trainer, TrainingStopped, train
+    from wam.training.online import Trainer, train
+    from wam.training.signals import TrainingStopped
 
     cfg = short_reach_run(tmp_path / "run", checkpoint_every=1000)
     evaluate = Trainer._evaluate
@@ -276,7 +277,7 @@ def test_stop_requests_defer_repeated_sigterms_but_not_a_second_ctrl_c(python_ct
     import os
     import signal
 
-    from wam.training.online import stop_requests
+    from wam.training.signals import stop_requests
 
     with stop_requests() as stop:
         os.kill(os.getpid(), signal.SIGTERM)

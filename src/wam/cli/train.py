@@ -47,7 +47,8 @@ def _load_run_config(run_dir: Path) -> TrainConfig:
 
 def train_cli(args: TrainArgs) -> dict[str, float]:
     """Run (or resume) training and print the final evaluation."""
-    from wam.training.online import TrainingStopped, train
+    from wam.training.online import train
+    from wam.training.signals import TrainingStopped
 
     if args.extend_to is not None and args.resume is None:
         raise ValueError("--extend-to needs --resume RUN (it extends an existing run's budget)")

@@ -9,10 +9,7 @@ from __future__ import annotations
 import json
 import resource
 import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,54 +22,20 @@ from wam.envs.spec import EnvSpec
 from wam.constants import ACTION, IS_FIRST, IS_LAST, IS_TERMINAL, REWARD, SUCCESS
 from wam.data.demos import DemoBuffer, demo_share, mix
 from wam.data.replay import Replay
+from wam.data.replay_log import ReplayLog
 from wam.envs import make_vector
 from wam.evaluation.evaluate import evaluate
 from wam.io.metrics import MetricsLogger
 from wam.io.pretrained import atomic_write_bytes
+from wam.training.recovery import logged_steps, recover_steps
 from wam.training.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, save_checkpoint
 from wam.training.config import TrainConfig
 from wam.training.distributed import RANK_SEED_STRIDE, Distributed
 from wam.training.progress import TrainProgress
+from wam.training.signals import TrainingStopped, stop_requests
 
 #: Evaluation environments are seeded apart from training ones so they never replay the same episodes.
 EVAL_SEED_OFFSET = 10_000
-
-
-class TrainingStopped(Exception):
-    """Training was stopped by a signal (Ctrl-C, SIGTERM) after writing a checkpoint; ``--resume`` continues it."""
-
-    def __init__(self, signum: int, env_steps: int, run_dir: Path):
-        self.signum, self.env_steps, self.run_dir = signum, env_steps, run_dir
-        super().__init__(
-            f"stopped by {signal.Signals(signum).name} at {env_steps:,} env steps; checkpoint written, "
-            f"continue with: wam train --resume {run_dir}"
-        )
-
-
-@contextmanager
-def stop_requests() -> Iterator[dict[str, int]]:
-    """While open, SIGINT and SIGTERM only record themselves in the yielded dict (key ``signum``), so the training
-    loop can checkpoint before it stops. After the first, a Ctrl-C (SIGINT) acts as usual, so pressing it twice quits
-    at once; further SIGTERMs stay deferred, since they often come in pairs (``pkill`` reaching a run whose parent
-    ``wam bench`` forwards its own SIGTERM) and the second must not kill the checkpoint being written. A no-op
-    outside the main thread."""
-    request: dict[str, int] = {}
-    if threading.current_thread() is not threading.main_thread():
-        yield request
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def record(signum, frame) -> None:
-        request.setdefault("signum", signum)
-        signal.signal(signal.SIGINT, previous[signal.SIGINT])  # the next Ctrl-C is not deferred
-
-    for sig in previous:
-        signal.signal(sig, record)
-    try:
-        yield request
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -177,6 +140,10 @@ class Trainer:
         acfg = cfg.agent_config()
         self.batch_size, self.seq_len = acfg.batch_size, acfg.seq_len
         self.replay = Replay(self.spec, cfg.replay_capacity, cfg.num_envs, seed=self.seed)
+        # Rows added after the last checkpoint also go to an append-only log, so a killed run loses no experience
+        # (single-process runs that checkpoint their replay; wam.data.replay_log).
+        keep_log = cfg.checkpoint_replay and not self.dist.enabled
+        self.replay_log = ReplayLog(self.run_dir, self.replay.layout, cfg.num_envs) if keep_log else None
         self.demos = DemoBuffer(cfg.demos, self.spec, self.seq_len, cfg.env) if cfg.demos else None
         self.demo_windows = 0 if self.demos is None else demo_share(cfg.demo_fraction, self.batch_size)
         self.counters = {
@@ -184,6 +151,7 @@ class Trainer:
             "updates": 0,
             "episodes": 0,
             "update_budget": 0.0,
+            "replay_adds": 0,
             "next_eval": 0,
             "next_log": cfg.log_every,
             "next_checkpoint": cfg.checkpoint_every,
@@ -211,11 +179,18 @@ class Trainer:
 
         In a data-parallel run every rank resumes from its own folder, and all must stand at the same step.
         """
-        path = find_checkpoint(self.run_dir)
+        path, recovered = find_checkpoint(self.run_dir), 0
         if path is not None:
             self.counters.update(load_checkpoint(path, self.agent, self.replay if self.cfg.checkpoint_replay else None))
+            if self.replay_log is not None:  # the steps a killed run took after that checkpoint
+                per_update = self.batch_size * self.seq_len
+                evaluated = logged_steps(self.eval_log.path)
+                recovered = recover_steps(self.replay_log, self.replay, self.counters, self.cfg, per_update, evaluated)
             for log in (self.metrics, self.eval_log, self.episode_log):
                 log.rewind(int(self.counters["env_steps"]))
+            if recovered:
+                self.counters["episodes"] = len(logged_steps(self.episode_log.path, "step"))
+                self._checkpoint()  # the recovered steps are safe in a checkpoint before training goes on
         if not self.dist.same_everywhere(-1 if path is None else int(self.counters["env_steps"]), self.device):
             raise CheckpointError(
                 f"cannot resume {self.cfg.out}: the ranks' checkpoints are missing or at different "
@@ -258,6 +233,8 @@ class Trainer:
         cfg, c, main = self.cfg, self.counters, self.dist.is_main
         # A resumed run seeds its environments anew, so it does not replay the episodes the run started with.
         obs, _ = self.envs.reset(seed=self.seed + c["env_steps"])
+        if self.replay_log is not None and not self.replay_log.is_open:
+            self.replay_log.start(int(c["replay_adds"]))
         roll = _Rollout.start(obs, self.agent.init_state(cfg.num_envs), cfg.num_envs)
         train_metrics: dict[str, list[float]] = {}
         last_summary: dict[str, float] = {}
@@ -307,7 +284,11 @@ class Trainer:
             action = np.stack([self.envs.single_action_space.sample() for _ in range(n)])
         else:
             action, roll.state = self.agent.act(roll.obs, roll.state, roll.is_first)
-        self.replay.add(replay_row(roll.obs, action, roll.reward, roll.is_first, roll.is_last, roll.is_terminal))
+        row = replay_row(roll.obs, action, roll.reward, roll.is_first, roll.is_last, roll.is_terminal)
+        self.replay.add(row)
+        c["replay_adds"] += 1
+        if self.replay_log is not None:
+            self.replay_log.append(row)
         roll.obs, r, terminated, truncated, info = self.envs.step(action)
         live = ~roll.is_last
         # env steps of this step on all ranks, and whether a stop was requested anywhere: one all-reduce
@@ -384,6 +365,8 @@ class Trainer:
         c = dict(self.counters)
         c["wall_time_before"] = c["wall_time"]
         save_checkpoint(self.run_dir, self.agent, c, self.replay if self.cfg.checkpoint_replay else None)
+        if self.replay_log is not None:  # the checkpoint holds every row so far: a new segment, the old ones go
+            self.replay_log.start(int(c["replay_adds"]))
 
     def close(self) -> None:
         """Close environments and log files."""
@@ -393,6 +376,8 @@ class Trainer:
         self.metrics.close()
         self.eval_log.close()
         self.episode_log.close()
+        if self.replay_log is not None:
+            self.replay_log.close()
         self.dist.close()
 
 
