@@ -284,7 +284,7 @@ def _minutes(seconds: float | None) -> str:
 
 
 def _k(step: int) -> str:
-    return f"{step // 1000}k" if step else "0"
+    return f"{step / 1000:g}k" if step else "0"
 
 
 def report(study: str) -> str:
