@@ -160,3 +160,32 @@ def test_sigkill_loses_no_collected_step(tmp_path):
         assert trainer.counters["env_steps"] > checkpointed["env_steps"]
     finally:
         trainer.close()
+
+
+def test_a_run_killed_before_its_first_checkpoint_keeps_its_steps(tmp_path, monkeypatch):
+    from wam.training.online import Trainer, train
+
+    cfg = short_run(tmp_path / "run")
+    step, crashed = Trainer._env_step, {}
+
+    def crash_at_15(self, roll, signum):
+        if self.counters["env_steps"] == 15:
+            crashed.update(self.counters)
+            raise RuntimeError("killed")
+        return step(self, roll, signum)
+
+    monkeypatch.setattr(Trainer, "_env_step", crash_at_15)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    monkeypatch.setattr(Trainer, "_env_step", step)
+    trainer = Trainer(cfg)
+    try:
+        assert trainer.resume()  # nothing to load, but the 15 steps come back and the updates are due again
+        c = trainer.counters
+        assert c["env_steps"] == 15 and c["replay_adds"] == crashed["replay_adds"] == len(trainer.replay)
+        assert c["updates"] == 0 and c["update_budget"] >= crashed["updates"]
+        assert c["next_eval"] == 20  # the step-0 evaluation the killed process logged is kept
+    finally:
+        trainer.close()
+    assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0]

@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     from wam.data.lerobot_schema import DatasetError
     from wam.envs.registry import MissingSimulatorError
     from wam.io.pretrained import CheckpointError
+    from wam.training.signals import TrainingDiverged
 
     for cls, fn in commands.values():
         if type(args) is cls:
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
                 DatasetError,
                 CheckpointError,
                 MissingSimulatorError,
+                TrainingDiverged,
+                OSError,  # e.g. a full disk: the message names the file; checkpoints stay atomic
             ) as e:
                 # User errors: print the message, not a traceback (set WAM_DEBUG=1 to see it).
                 if os.environ.get("WAM_DEBUG"):

@@ -42,7 +42,10 @@ def _load_run_config(run_dir: Path) -> TrainConfig:
     path = run_dir / "config.json"
     if not path.is_file():
         raise CheckpointError(f"cannot resume: no config.json in {run_dir}; is it a wam run folder?")
-    return config_from_dict(TrainConfig, json.loads(path.read_text())["train"])
+    try:
+        return config_from_dict(TrainConfig, json.loads(path.read_text())["train"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"cannot resume: {path} is not a valid run config ({e!r}); restore it from a copy") from e
 
 
 def train_cli(args: TrainArgs) -> dict[str, float]:

@@ -119,13 +119,14 @@ class Replay:
 
     def load(self, directory: str | Path) -> None:
         """Restore what :meth:`save` wrote; the buffer must have been built with the same spec and capacity."""
+        from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
         directory = Path(directory)
         try:
             arrays = load_file(str(directory / "replay.safetensors"))
             meta = json.loads((directory / "replay.json").read_text())
-        except (OSError, ValueError) as e:
+        except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(
                 f"cannot read replay from {directory} ({e}); resume without it or start a new run"
             ) from e

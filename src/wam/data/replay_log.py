@@ -72,8 +72,11 @@ class ReplayLog:
         body = b"".join(parts)
         if len(body) != self.record_bytes - _CRC.itemsize:
             raise ValueError(f"replay log record of {len(body)} bytes; the layout needs {self.record_bytes - 4}")
-        self._file.write(body + np.array([zlib.crc32(body)], _CRC).tobytes())
-        self._file.flush()
+        try:
+            self._file.write(body + np.array([zlib.crc32(body)], _CRC).tobytes())
+            self._file.flush()
+        except OSError as e:  # e.g. a full disk: the records written so far stay readable
+            raise OSError(e.errno, f"cannot append to {self._file.name}: {e.strerror}") from e
 
     def recover(self, since_add: int) -> list[dict[str, np.ndarray]]:
         """The logged steps from add number ``since_add`` on, oldest first, ending at the first record that is missing,

@@ -67,6 +67,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # e.g. a full disk: say which file, and that what was there is intact
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, f"cannot write {path}: {e.strerror}; the previous file is kept") from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

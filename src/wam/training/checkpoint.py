@@ -67,11 +67,18 @@ def save_checkpoint(run_dir: Path, agent: Agent, counters: dict[str, Any], repla
 
 
 def find_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint folder of a run (recovering from a crash mid-swap), or None."""
+    """The newest complete checkpoint folder of a run (recovering from a crash mid-swap), or None when the run has
+    none yet. A ``checkpoint/`` folder is only ever put in place complete, so one without its marker is damaged:
+    :class:`CheckpointError`, rather than a run that silently starts over."""
     for name in (CHECKPOINT_DIR, CHECKPOINT_DIR + ".old", CHECKPOINT_DIR + ".new"):
         path = Path(run_dir) / name
         if (path / "COMPLETE").is_file():
             return path
+    if (Path(run_dir) / CHECKPOINT_DIR).is_dir():
+        raise CheckpointError(
+            f"{Path(run_dir) / CHECKPOINT_DIR} lacks its COMPLETE marker: the checkpoint is damaged; "
+            "delete the folder to start the run over"
+        )
     return None
 
 
@@ -84,4 +91,7 @@ def load_checkpoint(path: Path, agent: Agent, replay: Replay | None) -> dict[str
     _set_rng_state(load_state(path / "rng"))
     if replay is not None and (path / "replay" / "replay.json").is_file():
         replay.load(path / "replay")
-    return json.loads((path / "counters.json").read_text())
+    try:
+        return json.loads((path / "counters.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"cannot read {path / 'counters.json'} ({e}); the checkpoint is corrupt") from e

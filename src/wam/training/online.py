@@ -7,6 +7,7 @@ The loop knows environments, replay and schedules; everything agent-specific goe
 from __future__ import annotations
 
 import json
+import math
 import resource
 import signal
 import time
@@ -32,7 +33,7 @@ from wam.training.checkpoint import CheckpointError, find_checkpoint, load_check
 from wam.training.config import TrainConfig
 from wam.training.distributed import RANK_SEED_STRIDE, Distributed
 from wam.training.progress import TrainProgress
-from wam.training.signals import TrainingStopped, stop_requests
+from wam.training.signals import TrainingDiverged, TrainingStopped, stop_requests
 
 #: Evaluation environments are seeded apart from training ones so they never replay the same episodes.
 EVAL_SEED_OFFSET = 10_000
@@ -175,28 +176,29 @@ class Trainer:
         atomic_write_bytes(self.run_dir / "config.json", (json.dumps(resolved, indent=2) + "\n").encode())
 
     def resume(self) -> bool:
-        """Continue from the run folder's checkpoint if there is one; returns whether it did.
+        """Continue from the run folder's checkpoint and replay log if there are any; returns whether it did.
 
         In a data-parallel run every rank resumes from its own folder, and all must stand at the same step.
         """
         path, recovered = find_checkpoint(self.run_dir), 0
         if path is not None:
             self.counters.update(load_checkpoint(path, self.agent, self.replay if self.cfg.checkpoint_replay else None))
-            if self.replay_log is not None:  # the steps a killed run took after that checkpoint
-                per_update = self.batch_size * self.seq_len
-                evaluated = logged_steps(self.eval_log.path)
-                recovered = recover_steps(self.replay_log, self.replay, self.counters, self.cfg, per_update, evaluated)
-            for log in (self.metrics, self.eval_log, self.episode_log):
-                log.rewind(int(self.counters["env_steps"]))
-            if recovered:
-                self.counters["episodes"] = len(logged_steps(self.episode_log.path, "step"))
-                self._checkpoint()  # the recovered steps are safe in a checkpoint before training goes on
+        if self.replay_log is not None:  # the steps a killed run took after its checkpoint (or before its first)
+            per_update = self.batch_size * self.seq_len
+            evaluated = logged_steps(self.eval_log.path)
+            recovered = recover_steps(self.replay_log, self.replay, self.counters, self.cfg, per_update, evaluated)
+        # The logs keep what the run did up to where it continues (nothing, when it starts over).
+        for log in (self.metrics, self.eval_log, self.episode_log):
+            log.rewind(int(self.counters["env_steps"]) if path is not None or recovered else -1)
+        if recovered:
+            self.counters["episodes"] = len(logged_steps(self.episode_log.path, "step"))
+            self._checkpoint()  # the recovered steps are safe in a checkpoint before training goes on
         if not self.dist.same_everywhere(-1 if path is None else int(self.counters["env_steps"]), self.device):
             raise CheckpointError(
                 f"cannot resume {self.cfg.out}: the ranks' checkpoints are missing or at different "
                 "steps; resume with the torchrun command (number of processes) that started the run"
             )
-        return path is not None
+        return path is not None or recovered > 0
 
     def _to_torch(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
@@ -325,7 +327,15 @@ class Trainer:
             if self.demos is not None:  # a generator per update: resuming needs no sampler state
                 rng = np.random.default_rng([self.seed, int(c["updates"])])
                 batch = mix(batch, self.demos.sample(self.demo_windows, rng))
-            for k, v in self.agent.update(self._to_torch(batch)).items():
+            metrics = self.agent.update(self._to_torch(batch))
+            diverged = [k for k, v in metrics.items() if k.startswith("loss/") and not math.isfinite(v)]
+            if diverged:  # stop before a checkpoint can keep non-finite weights
+                raise TrainingDiverged(
+                    f"{diverged[0]} is {metrics[diverged[0]]} at update {c['updates'] + 1} (env step {c['env_steps']}): "
+                    f"training diverged; {self.run_dir} keeps its last good checkpoint and `final/` is not written. "
+                    "Train again with another seed or a lower learning rate"
+                )
+            for k, v in metrics.items():
                 train_metrics.setdefault(k, []).append(v)
             self.dist.average_buffers(self.agent)
             c["updates"] += 1

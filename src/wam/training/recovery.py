@@ -38,7 +38,7 @@ def recover_steps(
     if not recovered:
         return 0
     k = int(counters["env_steps"])
-    trained_from = max(checkpoint_steps, cfg.prefill)
+    trained_from = max(checkpoint_steps, cfg.prefill - 1)  # the loop trains from the step that reaches the prefill
     counters["update_budget"] += max(k - trained_from, 0) * cfg.train_ratio / replayed_per_update
     for name, every, done in (
         ("next_eval", cfg.eval_every, max([s for s in evaluated if s <= k], default=-1)),

@@ -1,4 +1,5 @@
-"""Stopping a training run cleanly: signals are deferred until the loop has written a checkpoint."""
+"""Stopping a training run cleanly: signals are deferred until the loop has written a checkpoint; a diverged run stops
+before it can checkpoint non-finite weights."""
 
 from __future__ import annotations
 
@@ -44,3 +45,7 @@ def stop_requests() -> Iterator[dict[str, int]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; training stopped without writing a checkpoint (the last good one is kept)."""
