@@ -527,3 +527,35 @@ def test_progress_line_names_each_training_run_and_its_logged_step(tmp_path: Pat
         == "wam/reach/seed0 12k/50k, dreamerv3/reach/seed1 –/50k"
     )
     assert progress_text({"wam/toy/seed0": 300}, 4000) == "wam/toy/seed0 300/4000"
+
+
+def test_suite_demonstrations_are_collected_once_and_reach_the_agents_that_ask(tmp_path: Path):
+    from wam.bench.grid import collect_command, demos_needed
+
+    agents = {"wam": ["--agent", "wamq"], "wam-demos": ["--agent", "wamq", "--demos", "{demos}"]}
+    tasks = [{"env": "metaworld/reach-v3", "obs": ["state"], "flags": ["--max-episode-steps", "12"]}]
+    with pytest.raises(SuiteError, match=r"agents \['wam-demos'\] train with \{demos\} but the suite has no \[demos\]"):
+        parse_suite(synthetic_suite(agents=agents, tasks=tasks, claims=[]))
+    with pytest.raises(SuiteError, match="episodes=0 must be an integer >= 1"):
+        parse_suite(synthetic_suite(agents=agents, tasks=tasks, claims=[], demos={"episodes": 0}))
+    suite = parse_suite(synthetic_suite(agents=agents, tasks=tasks, claims=[], demos={"episodes": 1, "seed": 3}))
+    paths = BenchPaths(tmp_path / "runs", tmp_path / "results")
+    grid = expand_grid(suite, seeds=1)
+    assert demos_needed(suite, grid) == [suite.tasks[0]] and demos_needed(suite, grid[:1]) == []
+    with_demos = next(r for r in grid if r.agent == "wam-demos")
+    out = paths.demos(suite, with_demos.task)
+    cmd = train_command(suite, with_demos, paths.run_dir(suite, with_demos), out)
+    assert (
+        cmd[cmd.index("--demos") + 1] == str(out) == str(tmp_path / "runs" / "synth" / "demos" / "metaworld-reach-v3")
+    )
+    with pytest.raises(SuiteError, match="give the path of its task's dataset"):
+        train_command(suite, with_demos, paths.run_dir(suite, with_demos))
+    collect = collect_command(suite, with_demos.task, out)
+    assert collect[collect.index("--seed") + 1] == "3" and collect[collect.index("--max-episode-steps") + 1] == "12"
+    runner = BenchRunner(suite, paths, jobs=1, log=lambda line: None)
+    runner.collect_demos(grid)
+    info = out / "meta" / "info.json"
+    assert json.loads(info.read_text())["total_episodes"] == 1
+    stamp = info.stat().st_mtime_ns
+    runner.collect_demos(grid)  # present: not collected again
+    assert info.stat().st_mtime_ns == stamp

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wam.bench.process import running_pid
-from wam.bench.suite import Suite, SuiteError, TaskSpec
+from wam.bench.suite import DEMOS_PLACEHOLDER, Suite, SuiteError, TaskSpec
 from wam.envs.registry import suggest
 from wam.io.metrics import last_row_per_step, read_jsonl
 from wam.io.pretrained import atomic_write_bytes
@@ -56,6 +56,10 @@ class BenchPaths:
         """Holds the PID of the ``wam train`` process while the run trains (beside the run folder)."""
         return self.run_dir(suite, run).with_suffix(".lock")
 
+    def demos(self, suite: Suite, task: TaskSpec) -> Path:
+        """The task's demonstration dataset (collected once per suite and task; not committed)."""
+        return Path(self.runs) / suite.name / "demos" / task.name
+
     def log(self, suite: Suite, run: RunSpec) -> Path:
         """The run's stdout / stderr (appended across attempts)."""
         return Path(self.runs) / suite.name / "logs" / f"{run.agent}__{run.task.name}__seed{run.seed}.log"
@@ -90,13 +94,17 @@ def has_checkpoint(run_dir: Path) -> bool:
     return find_checkpoint(run_dir) is not None
 
 
-def train_command(suite: Suite, run: RunSpec, run_dir: Path) -> list[str]:
-    """The ``wam train`` command of a run: ``--resume`` when it has a checkpoint, else the full protocol."""
+def train_command(suite: Suite, run: RunSpec, run_dir: Path, demos: Path | None = None) -> list[str]:
+    """The ``wam train`` command of a run: ``--resume`` when it has a checkpoint, else the full protocol (``demos``:
+    the task's demonstration dataset, for agents that train with one)."""
     cmd = [sys.executable, "-m", "wam.cli.main", "train"]
     if has_checkpoint(run_dir):
         return cmd + ["--resume", str(run_dir)]
+    flags = suite.agents[run.agent]
+    if DEMOS_PLACEHOLDER in flags and demos is None:
+        raise SuiteError(f"{run.key} trains with demonstrations; give the path of its task's dataset")
     return cmd + [
-        *suite.agents[run.agent],
+        *(str(demos) if flag == DEMOS_PLACEHOLDER else flag for flag in flags),
         "--env",
         run.task.env,
         "--obs",
@@ -174,3 +182,40 @@ def check_protocol(suite: Suite, run: RunSpec, run_dir: Path) -> None:
             f"{run_dir} was started with another protocol ({', '.join(wrong)}); a pre-registered suite "
             "must not change — restore it, or delete the run folder and its results"
         )
+
+
+def demos_needed(suite: Suite, runs: list[RunSpec]) -> list[TaskSpec]:
+    """The tasks whose demonstration dataset some of ``runs`` train with."""
+    tasks = {run.task.name: run.task for run in runs if DEMOS_PLACEHOLDER in suite.agents[run.agent]}
+    return list(tasks.values())
+
+
+def collect_command(suite: Suite, task: TaskSpec, out: Path) -> list[str]:
+    """The ``wam data collect`` command of a task's demonstrations (the suite's ``[demos]``, the task's episode length)."""
+    if suite.demos is None:
+        raise SuiteError(f"suite {suite.name!r} has no [demos] table")
+    flags, length = list(task.flags), []
+    if "--max-episode-steps" in flags:
+        at = flags.index("--max-episode-steps")
+        length = flags[at : at + 2]
+    return [
+        sys.executable,
+        "-m",
+        "wam.cli.main",
+        "data",
+        "collect",
+        "--env",
+        task.env,
+        "--obs",
+        ",".join(task.obs),
+        "--episodes",
+        str(suite.demos.episodes),
+        "--seed",
+        str(suite.demos.seed),
+        "--noise",
+        str(suite.demos.noise),
+        *length,
+        "--out",
+        str(out),
+        "--quiet",
+    ]

@@ -28,6 +28,8 @@ from wam.bench.grid import (
     BenchPaths,
     RunSpec,
     check_protocol,
+    collect_command,
+    demos_needed,
     has_checkpoint,
     read_curve,
     reached,
@@ -35,8 +37,8 @@ from wam.bench.grid import (
     sync_curve,
     train_command,
 )
-from wam.bench.process import claim_lock, raise_interrupt, start_run
-from wam.bench.suite import Suite
+from wam.bench.process import claim_lock, raise_interrupt, run_to_end, start_run
+from wam.bench.suite import Suite, SuiteError
 from wam.io.metrics import read_jsonl
 from wam.io.pretrained import atomic_write_bytes
 
@@ -120,7 +122,8 @@ class BenchRunner:
         rows = []
         for run in grid:
             run_dir = self.paths.run_dir(self.suite, run)
-            rows.append((run, run_status(self.suite, run, self.paths), train_command(self.suite, run, run_dir)))
+            demos = self.paths.demos(self.suite, run.task)
+            rows.append((run, run_status(self.suite, run, self.paths), train_command(self.suite, run, run_dir, demos)))
         return rows
 
     def _env(self) -> dict[str, str]:
@@ -235,6 +238,7 @@ class BenchRunner:
             return outcome
         previous_handler = signal.signal(signal.SIGTERM, raise_interrupt)
         try:
+            self.collect_demos(todo)
             self._schedule(todo, len(grid), len(done), outcome, on_finished)
         except KeyboardInterrupt:
             self.log("interrupted: each run writes a checkpoint and stops (the next call resumes them from there)")
@@ -243,6 +247,25 @@ class BenchRunner:
         finally:
             signal.signal(signal.SIGTERM, previous_handler)
         return outcome
+
+    def collect_demos(self, runs: list[RunSpec]) -> None:
+        """Collect the demonstration datasets that ``runs`` train with and that do not exist yet (one process at a
+        time per dataset: a lock beside it)."""
+        for task in demos_needed(self.suite, runs):
+            out = self.paths.demos(self.suite, task)
+            lock = out.with_suffix(".lock")
+            while not (out / "meta" / "info.json").is_file():
+                if claim_lock(lock):
+                    try:
+                        if not (out / "meta" / "info.json").is_file():
+                            self.log(f"collecting demonstrations of {task.name} into {out}")
+                            shutil.rmtree(out, ignore_errors=True)
+                            if run_to_end(collect_command(self.suite, task, out), env=self._env()):
+                                raise SuiteError(f"collecting the demonstrations of {task.name} failed")
+                    finally:
+                        lock.unlink(missing_ok=True)
+                else:
+                    time.sleep(1.0)  # another wam bench collects them
 
     def _schedule(
         self,

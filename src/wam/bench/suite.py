@@ -20,6 +20,9 @@ flags may not touch the protocol: that is what makes the comparison matched. Exa
     env = "metaworld/reach-v3"
     obs = ["state"]
     flags = ["--max-episode-steps", "20"]
+
+An optional ``[demos]`` table (``episodes``, ``seed``, ``noise``) gives every task a dataset of expert episodes,
+collected before the first run that needs it; an agent trains with it by ``"--demos", "{demos}"`` in its flags.
 """
 
 from __future__ import annotations
@@ -63,7 +66,11 @@ _TOP_KEYS = (
     "references",
     "tasks",
     "claims",
+    "demos",
 )
+_DEMO_KEYS = ("episodes", "seed", "noise")
+#: In agent flags, the path of the task's demonstration dataset (``--demos {demos}``; see :class:`DemoSpec`).
+DEMOS_PLACEHOLDER = "{demos}"
 _REFERENCE_KEYS = ("flags", "train_ratio", "tasks")
 _TASK_KEYS = ("env", "obs", "flags", "name")
 _CLAIM_KEYS = ("kind", "text", "agent", "baseline", "task", "claimed", "threshold")
@@ -110,6 +117,19 @@ class ClaimSpec:
 
 
 @dataclass(frozen=True)
+class DemoSpec:
+    """Expert demonstrations a suite's agents may train with: one dataset per task, collected by ``wam bench`` with
+    ``wam data collect`` before the first run that needs it (agents name it ``--demos {demos}`` in their flags)."""
+
+    episodes: int
+    """Expert episodes per task."""
+    seed: int = 0
+    """Seed of the collecting environment (the expert's goals)."""
+    noise: float = 0.0
+    """Std of Gaussian noise on the expert's actions."""
+
+
+@dataclass(frozen=True)
 class Suite:
     """A pre-registered benchmark suite (see the module docstring for the file format)."""
 
@@ -137,6 +157,8 @@ class Suite:
     reference_tasks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Reference agent → the only tasks it runs on (absent: every task)."""
     description: str = ""
+    demos: DemoSpec | None = None
+    """Expert demonstrations per task, for agents whose flags hold ``{demos}``; ``None``: none."""
     path: str | None = field(default=None, compare=False)
     """File the suite was read from."""
 
@@ -306,6 +328,10 @@ def parse_suite(data: dict, where: str = "suite") -> Suite:
     claims = data.get("claims", [])
     if not isinstance(claims, list):
         raise _fail(where, "claims must be an array of tables ([[claims]])")
+    demos = _demos(f"{where} [demos]", data["demos"]) if "demos" in data else None
+    users = [label for label, flags in agents.items() if DEMOS_PLACEHOLDER in flags]
+    if users and demos is None:
+        raise _fail(where, f"agents {users} train with {DEMOS_PLACEHOLDER} but the suite has no [demos] table")
     return Suite(
         name=name,
         budget=budget,
@@ -324,6 +350,18 @@ def parse_suite(data: dict, where: str = "suite") -> Suite:
         references=references,
         reference_tasks=reference_tasks,
         description=str(data.get("description", "")),
+        demos=demos,
+    )
+
+
+def _demos(where: str, data) -> DemoSpec:
+    if not isinstance(data, dict):
+        raise _fail(where, "must be a table: {episodes = N, seed = S, noise = σ}")
+    _unknown_keys(where, data, _DEMO_KEYS)
+    return DemoSpec(
+        episodes=_number(where, data, "episodes", int, 1),
+        seed=_number(where, data, "seed", int, 0, default=0),
+        noise=_number(where, data, "noise", float, 0.0, default=0.0),
     )
 
 
