@@ -99,6 +99,21 @@ def test_same_seed_same_episode_and_different_seed_differs():
     assert not np.array_equal(other["state"], first_a["state"])
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # check_env's notes on wrappers and infinite bounds
+@pytest.mark.parametrize("obs", [("state",), ("proprio", "rgb", "depth")])
+def test_a_seeded_reset_after_steps_is_exact(obs):
+    from gymnasium.utils.env_checker import check_env
+
+    env = make("panda/stack", obs=obs, image_size=32, seed=0)
+    try:
+        env.reset(seed=1)
+        for _ in range(20):  # move the blocks: the hidden simulator state a plain reset would keep
+            env.step(env.action_space.sample())
+        check_env(env, skip_render_check=True)  # same seed and action after a reset: the same step
+    finally:
+        env.close()
+
+
 def test_sparse_reward_and_horizon():
     env = make("panda/pick-and-place", obs=("state",), seed=0, reward_type="sparse", max_episode_steps=5)
     env.reset(seed=0)

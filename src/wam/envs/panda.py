@@ -269,17 +269,10 @@ class PandaEnv(gym.Env):
         camera = cfg.camera or DEFAULT_CAMERA
         if camera not in CAMERAS:
             raise ValueError(f"unknown panda camera {camera!r}; valid cameras are {sorted(CAMERAS)}")
-        envs = _panda_gym()
         self.cfg, self.task_spec = cfg, TASKS[cfg.task]
-        self._env = getattr(envs, self.task_spec.env_class)(
-            render_mode="rgb_array", reward_type=cfg.reward_type, control_type="ee", renderer="Tiny"
-        )
+        self._open_world()
         # Per instance: the frame rate is the control rate (panda-gym writes it into a shared class dict instead).
         self.metadata = {"render_modes": ["rgb_array"], "render_fps": 1.0 / self._env.sim.dt}
-        client = self._env.sim.physics_client
-        _make_goal_markers_pale(client)
-        self._camera = PyBulletCamera(client, CAMERAS[camera], cfg.image_size) if {RGB, DEPTH} & set(cfg.obs) else None
-        self._render_camera: PyBulletCamera | None = None
         self._horizon = (
             self.task_spec.horizon if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.action_repeat
         )
@@ -289,6 +282,18 @@ class PandaEnv(gym.Env):
         sizes = {RGB: image_space(cfg.image_size, 3, depth=False), DEPTH: image_space(cfg.image_size, 1, depth=True)}
         sizes.update({PROPRIO: vector_space(PROPRIO_DIM), STATE: vector_space(self.task_spec.state_dim)})
         self.observation_space = gym.spaces.Dict({key: sizes[key] for key in cfg.obs})
+
+    def _open_world(self) -> None:
+        """A new PyBullet world with the task's bodies, and the cameras that look at it."""
+        self._env = getattr(_panda_gym(), self.task_spec.env_class)(
+            render_mode="rgb_array", reward_type=self.cfg.reward_type, control_type="ee", renderer="Tiny"
+        )
+        client = self._env.sim.physics_client
+        _make_goal_markers_pale(client)
+        pose = CAMERAS[self.cfg.camera or DEFAULT_CAMERA]
+        self._camera = PyBulletCamera(client, pose, self.cfg.image_size) if {RGB, DEPTH} & set(self.cfg.obs) else None
+        self._render_camera: PyBulletCamera | None = None
+        self._stepped = False
 
     def _observe(self, raw: dict[str, np.ndarray]) -> dict[str, Any]:
         self._last = raw
@@ -311,6 +316,11 @@ class PandaEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start a new episode; returns (observation dict, info)."""
         super().reset(seed=seed)
+        if seed is not None and self._stepped:
+            # panda-gym's reset only moves bodies: the first steps would still depend on hidden PyBullet state left
+            # by earlier steps (docs/research-log.md). A seeded reset rebuilds the world (~0.15 s), so it is exact.
+            self._env.close()
+            self._open_world()
         # panda-gym reseeds its task from OS entropy on every unseeded reset; derive each episode's seed from
         # ours instead, so one seed fixes the whole sequence of episodes.
         raw, _ = self._env.reset(seed=int(self.np_random.integers(2**31 - 1)))
@@ -325,6 +335,7 @@ class PandaEnv(gym.Env):
         if action.shape != (4,):
             raise ValueError(f"panda actions have shape (4,) = (dx, dy, dz, gripper), got {action.shape}")
         raw, reward, terminated, _, info = self._env.step(np.clip(action, -1.0, 1.0))
+        self._stepped = True
         self._steps += 1
         success = bool(info["is_success"])
         info = {SUCCESS: success, "is_success": success}
