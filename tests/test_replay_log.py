@@ -118,10 +118,12 @@ def test_a_crashed_run_resumes_with_every_step_it_took(tmp_path, monkeypatch):
         n = int(crashed["replay_adds"])
         assert all(np.array_equal(trainer.replay.data[k][:, :n], v[:, :n]) for k, v in crashed["replay"].items())
         # the updates made after the step-20 checkpoint died with the process: they are due again
-        assert c["updates"] < crashed["updates"] and c["updates"] + c["update_budget"] >= crashed["updates"] - 1
+        assert c["updates"] < crashed["updates"] and c["updates"] + c["catch_up"] >= crashed["updates"] - 1
         assert c["next_eval"] == 40 and c["next_checkpoint"] == 40
         assert json.loads((tmp_path / "run" / "checkpoint" / "counters.json").read_text())["env_steps"] == 33
         trainer.run()
+        # the lost updates were made again along the way: the run ends with the updates an uninterrupted one makes
+        assert c["catch_up"] == 0 and c["updates"] == int((60 - cfg.prefill + 1) * cfg.train_ratio / 6)
     finally:
         trainer.close()
     assert [r["env_steps"] for r in read_jsonl(tmp_path / "run" / "eval.jsonl")] == [0, 20, 40, 60]
@@ -184,7 +186,7 @@ def test_a_run_killed_before_its_first_checkpoint_keeps_its_steps(tmp_path, monk
         assert trainer.resume()  # nothing to load, but the 15 steps come back and the updates are due again
         c = trainer.counters
         assert c["env_steps"] == 15 and c["replay_adds"] == crashed["replay_adds"] == len(trainer.replay)
-        assert c["updates"] == 0 and c["update_budget"] >= crashed["updates"]
+        assert c["updates"] == 0 and c["catch_up"] >= crashed["updates"]
         assert c["next_eval"] == 20  # the step-0 evaluation the killed process logged is kept
     finally:
         trainer.close()

@@ -28,7 +28,7 @@ from wam.envs import make_vector
 from wam.evaluation.evaluate import evaluate
 from wam.io.metrics import MetricsLogger
 from wam.io.pretrained import atomic_write_bytes
-from wam.training.recovery import logged_steps, recover_steps
+from wam.training.recovery import catch_up, logged_steps, recover_steps
 from wam.training.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, save_checkpoint
 from wam.training.config import TrainConfig
 from wam.training.distributed import RANK_SEED_STRIDE, Distributed
@@ -153,6 +153,7 @@ class Trainer:
             "episodes": 0,
             "update_budget": 0.0,
             "replay_adds": 0,
+            "catch_up": 0.0,
             "next_eval": 0,
             "next_log": cfg.log_every,
             "next_checkpoint": cfg.checkpoint_every,
@@ -321,7 +322,9 @@ class Trainer:
         if c["env_steps"] < self.cfg.prefill:
             return
         replayed_per_update = self.batch_size * self.seq_len * self.dist.world_size
-        c["update_budget"] += stepped * self.cfg.train_ratio / replayed_per_update
+        scheduled = stepped * self.cfg.train_ratio / replayed_per_update
+        c["update_budget"] += scheduled
+        catch_up(c, scheduled)  # updates a killed process made after its last checkpoint, made again
         while c["update_budget"] >= 1.0:
             batch = self.replay.sample(self.batch_size - self.demo_windows, self.seq_len)
             if self.demos is not None:  # a generator per update: resuming needs no sampler state

@@ -2,8 +2,9 @@
 
 The checkpoint gives the agent, optimiser and replay as they were at its step C; the replay log gives every step the
 run took after C, up to the kill at step K. Resuming then means: the replay gets those steps back, the counters move
-to K, and the updates the killed process made between C and K (lost with it) are scheduled again, so the run keeps
-its train ratio. The logs the killed process wrote up to K (metrics, evaluations, episodes) describe that same run
+to K, and the updates the killed process made between C and K (lost with it) are made again: :func:`catch_up` adds
+them to the schedule at most as fast as the schedule itself, so the run keeps its train ratio by its end without a
+burst of updates that a second crash would lose whole. The logs the killed process wrote up to K (metrics, evaluations, episodes) describe that same run
 and are kept; the next evaluation is the first one it had not logged.
 """
 
@@ -39,7 +40,10 @@ def recover_steps(
         return 0
     k = int(counters["env_steps"])
     trained_from = max(checkpoint_steps, cfg.prefill - 1)  # the loop trains from the step that reaches the prefill
-    counters["update_budget"] += max(k - trained_from, 0) * cfg.train_ratio / replayed_per_update
+    # Made again as training goes on, at most as many per step as the schedule itself (see catch_up), not in one burst
+    # that a second crash would lose whole.
+    lost = max(k - trained_from, 0) * cfg.train_ratio / replayed_per_update
+    counters["catch_up"] = float(counters.get("catch_up", 0.0)) + lost
     for name, every, done in (
         ("next_eval", cfg.eval_every, max([s for s in evaluated if s <= k], default=-1)),
         ("next_log", cfg.log_every, k),
@@ -53,3 +57,14 @@ def recover_steps(
 def logged_steps(path, key: str = "env_steps") -> list[int]:
     """The ``key`` values of a JSONL log's rows (an absent file gives none)."""
     return [int(r[key]) for r in read_jsonl(path) if r.get(key) is not None] if path.is_file() else []
+
+
+def catch_up(counters: dict[str, Any], scheduled: float) -> float:
+    """Move up to ``scheduled`` of the updates still owed after a recovery (``counters["catch_up"]``) into this step's
+    budget; returns how many. ``scheduled`` is the number of updates the schedule gives the step itself."""
+    owed = float(counters.get("catch_up", 0.0))
+    extra = min(owed, scheduled)
+    if extra > 0:
+        counters["catch_up"] = owed - extra
+        counters["update_budget"] += extra
+    return extra
