@@ -7,7 +7,7 @@ checkpoint kept; never a traceback, never a silently wrong run (issue 34).
   random delay, resumed with ``wam train --resume`` and killed again, ``--kills`` times, then resumed to the end.
   Per kill: the replay rows the killed process had logged (complete records of its ``replay_log/``, counted from file
   sizes here) against the rows the next resume holds after its recovery checkpoint (rows lost), and the updates the
-  killed process had logged since its checkpoint (made again after the resume). At the end: every scheduled
+  killed process had logged since its checkpoint (lost with it; made again over the next steps). At the end: every scheduled
   evaluation present exactly once, ``final/`` written, and the update count the train ratio asks for.
 * **Corruptions.** A copy of a finished run (or of a dataset) is damaged one way at a time and resumed (evaluated,
   trained on): truncated weights, optimiser, RNG or replay files, broken JSON, a missing completion marker, a replay
@@ -353,7 +353,7 @@ def write_table(record: dict) -> None:
         f"all measured resumes: **{sum(lost)}** of {sum(r['rows_logged_before'] for r in kill_rows[1:])} "
         f"({len(lost) - 1} resumes measured); resumes that failed: "
         f"**{sum(r['resume_failed'] for r in kill_rows)}**. Updates made since the checkpoint at each kill (lost "
-        "with the process, scheduled again after the resume): "
+        "with the process, made again over the following steps): "
         f"{sum(r['updates_since_checkpoint'] for r in kill_rows)} in all.",
         "",
         f"End of the run: exit code {end['exit_code']}, `final/` written: {end['final_written']}, evaluations at "
