@@ -7,8 +7,8 @@ checkpoint kept; never a traceback, never a silently wrong run (issue 34).
   random delay, resumed with ``wam train --resume`` and killed again, ``--kills`` times, then resumed to the end.
   Per kill: the replay rows the killed process had logged (complete records of its ``replay_log/``, counted from file
   sizes here) against the rows the next resume holds after its recovery checkpoint (rows lost), and the updates the
-  killed process had logged since its checkpoint (lost with it; made again over the next steps). At the end: every scheduled
-  evaluation present exactly once, ``final/`` written, and the update count the train ratio asks for.
+  killed process had logged since its checkpoint (lost with it; made again over the next steps). At the end: every
+  scheduled evaluation present exactly once, ``final/`` written, and the update count the train ratio asks for.
 * **Corruptions.** A copy of a finished run (or of a dataset) is damaged one way at a time and resumed (evaluated,
   trained on): truncated weights, optimiser, RNG or replay files, broken JSON, a missing completion marker, a replay
   log with a cut or garbage record, a truncated final model, damaged demonstrations.

@@ -4,8 +4,8 @@ The checkpoint gives the agent, optimiser and replay as they were at its step C;
 run took after C, up to the kill at step K. Resuming then means: the replay gets those steps back, the counters move
 to K, and the updates the killed process made between C and K (lost with it) are made again: :func:`catch_up` adds
 them to the schedule at most as fast as the schedule itself, so the run keeps its train ratio by its end without a
-burst of updates that a second crash would lose whole. The logs the killed process wrote up to K (metrics, evaluations, episodes) describe that same run
-and are kept; the next evaluation is the first one it had not logged.
+burst of updates that a second crash would lose whole. The logs the killed process wrote up to K (metrics,
+evaluations, episodes) describe that same run and are kept; the next evaluation is the first one it had not logged.
 """
 
 from __future__ import annotations
