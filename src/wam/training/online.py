@@ -335,8 +335,8 @@ class Trainer:
             if diverged:  # stop before a checkpoint can keep non-finite weights
                 raise TrainingDiverged(
                     f"{diverged[0]} is {metrics[diverged[0]]} at update {c['updates'] + 1} "
-                    f"(env step {c['env_steps']}): training diverged; {self.run_dir} keeps its last good checkpoint and `final/` is not written. "
-                    "Train again with another seed or a lower learning rate"
+                    f"(env step {c['env_steps']}): training diverged; {self.run_dir} keeps its last good checkpoint "
+                    "and `final/` is not written. Train again with another seed or a lower learning rate"
                 )
             for k, v in metrics.items():
                 train_metrics.setdefault(k, []).append(v)
