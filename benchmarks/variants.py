@@ -228,7 +228,13 @@ STUDIES: dict[str, Study] = {
         note="Issue 35: the WAM at its defaults with 10 expert episodes in half of every batch (`--demos`, RLPD's "
         "share) against the same run from scratch. The demonstrations are MetaWorld's scripted policy on the "
         "environment seeded 0 (`wam data collect`, no action noise); evaluations use other goals (seed + 10000).",
-        variants={"scratch": (), "demos10": ("--demos", "runs/demos/reach-v3_10")},
+        variants={
+            "scratch": (),
+            "demos10": ("--demos", "runs/demos/reach-v3_10"),
+            # With demonstrations there is data to train on from the first step: a short random prefill.
+            "demos10_prefill500": ("--demos", "runs/demos/reach-v3_10", "--prefill", "500"),
+            "scratch_prefill500": ("--prefill", "500"),
+        },
         data={
             "runs/demos/reach-v3_10": (
                 "wam",
