@@ -349,9 +349,10 @@ def write_table(record: dict) -> None:
         "",
         "## SIGKILL at random moments, then `wam train --resume`",
         "",
-        f"{len(kill_rows)} kills of one {record['steps']}-step run (checkpoint every 250 steps). Replay rows lost over "
-        f"all measured resumes: **{sum(lost)}** of {sum(r['rows_logged_before'] for r in kill_rows[1:])} "
-        f"({len(lost) - 1} resumes measured); resumes that failed: "
+        f"{len(kill_rows)} kills of one {record['steps']}-step run (checkpoint every 250 steps). Replay rows lost: "
+        f"**{sum(lost)}** over {len(lost) - 1} measured resumes (each killed process had logged "
+        f"{min(r['rows_logged'] for r in kill_rows)}–{max(r['rows_logged'] for r in kill_rows)} rows); "
+        "resumes that failed: "
         f"**{sum(r['resume_failed'] for r in kill_rows)}**. Updates made since the checkpoint at each kill (lost "
         "with the process, made again over the following steps): "
         f"{sum(r['updates_since_checkpoint'] for r in kill_rows)} in all.",
