@@ -204,3 +204,18 @@ def test_training_episodes_are_binned_like_the_published_curves_and_only_where_l
     late = episodes(3_500, [2.0] * 4 + [4.0] * 10)  # end at 7k-10k frames, then 11k-20k
     assert dv3_dmc.binned_training_scores(late, borders) == {20_000: 4.0}
     assert dv3_dmc.binned_training_scores([], borders) == {}
+
+
+def test_faults_tells_a_clear_error_from_a_traceback(monkeypatch):
+    import subprocess
+
+    faults = load_script("faults", monkeypatch)
+
+    def ended(code: int, err: str):
+        return subprocess.CompletedProcess([], code, "", err)
+
+    assert faults.outcome(ended(0, ""))["outcome"] == "recovered"
+    clear = faults.outcome(ended(1, "some warning\nwam: error: cannot read x; collect it again\n"))
+    assert clear == {"outcome": "clear error", "message": "wam: error: cannot read x; collect it again"}
+    assert faults.outcome(ended(1, "Traceback (most recent call last):\n  ...\nValueError: x"))["outcome"] == "DEFECT"
+    assert faults.outcome(ended(-9, ""))["outcome"] == "DEFECT"
