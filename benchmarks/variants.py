@@ -44,6 +44,9 @@ class Study:
     data: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+#: The WAM of record on reach-v3 from state at one update per env step (the README's main command, without budget).
+WAM_REACH = ("--agent", "wamq", "--env", "metaworld/reach-v3", "--obs", "state", "--train-ratio", "384")
+
 STUDIES: dict[str, Study] = {
     "toy_reach2d": Study(
         base=("--env", "toy/reach2d", "--obs", "state", "--steps", "4000", "--prefill", "500", "--eval-every", "1000"),
@@ -190,40 +193,14 @@ STUDIES: dict[str, Study] = {
         },
     ),
     "readme_reach": Study(
-        base=(
-            "--agent",
-            "wamq",
-            "--env",
-            "metaworld/reach-v3",
-            "--obs",
-            "state",
-            "--steps",
-            "15000",
-            "--train-ratio",
-            "384",
-            "--eval-every",
-            "5000",
-        ),
+        base=(*WAM_REACH, "--steps", "15000", "--eval-every", "5000"),
         milestones=(0, 5000, 10000, 15000),
         note="The README's main command (the Q-learning WAM at its defaults, one update per env step); `minutes` is "
         "the run's wall-clock from start to final evaluation, one thread.",
         variants={"default": ()},
     ),
     "demos_reach": Study(
-        base=(
-            "--agent",
-            "wamq",
-            "--env",
-            "metaworld/reach-v3",
-            "--obs",
-            "state",
-            "--steps",
-            "10000",
-            "--train-ratio",
-            "384",
-            "--eval-every",
-            "2500",
-        ),
+        base=(*WAM_REACH, "--steps", "10000", "--eval-every", "2500"),
         milestones=(0, 2500, 5000, 7500, 10000),
         note="Issue 35: the WAM at its defaults with 10 expert episodes in half of every batch (`--demos`, RLPD's "
         "share) against the same run from scratch. The demonstrations are MetaWorld's scripted policy on the "
