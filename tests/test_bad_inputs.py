@@ -30,6 +30,7 @@ from wam.envs.config import EnvConfig
 from wam.envs.spec import EnvSpec
 from wam.io.pretrained import CheckpointError
 
+COLLECT = ["data", "collect", "--env", "metaworld/reach-v3", "--out", "{tmp}/d"]
 # (id, argv with {tmp} for a scratch folder, the fragment the error must contain)
 CLI = [
     ("env-suite", ["train", "--env", "nosuch/task"], "unknown environment suite 'nosuch' Valid suites:"),
@@ -70,26 +71,10 @@ CLI = [
     ("sac-batch", ["train", "--sac.batch-size", "0"], "batch_size, hidden, layers must be >= 1"),
     ("eval-missing", ["eval", "{tmp}/none"], "no saved agent under"),
     ("collect-no-expert", ["data", "collect", "--env", "toy/reach2d", "--out", "{tmp}/d"], "has no scripted expert"),
-    (
-        "collect-episodes",
-        ["data", "collect", "--env", "metaworld/reach-v3", "--out", "{tmp}/d", "--episodes", "0"],
-        "episodes=0 must be >= 1",
-    ),
-    (
-        "collect-obs",
-        ["data", "collect", "--env", "metaworld/reach-v3", "--out", "{tmp}/d", "--obs", "bogus"],
-        "obs='bogus': give comma-separated",
-    ),
-    (
-        "collect-noise",
-        ["data", "collect", "--env", "metaworld/reach-v3", "--out", "{tmp}/d", "--noise", "-1"],
-        "noise=-1.0 must be >= 0",
-    ),
-    (
-        "collect-image",
-        ["data", "collect", "--env", "metaworld/reach-v3", "--out", "{tmp}/d", "--image-size", "0"],
-        "image_size=0 is out of range",
-    ),
+    ("collect-episodes", [*COLLECT, "--episodes", "0"], "episodes=0 must be >= 1"),
+    ("collect-obs", [*COLLECT, "--obs", "bogus"], "obs='bogus': give comma-separated"),
+    ("collect-noise", [*COLLECT, "--noise", "-1"], "noise=-1.0 must be >= 0"),
+    ("collect-image", [*COLLECT, "--image-size", "0"], "image_size=0 is out of range"),
     ("plot-missing", ["plot", "{tmp}/none"], "is not a folder; pass run folders written by `wam train --out`"),
     ("bench-suite", ["bench", "nosuch"], "unknown suite 'nosuch' Suites in"),
     ("bench-agent", ["bench", "state-v4", "--agents", "nosuch", "--dry-run"], "suite 'state-v4' has no agent 'nosuch'"),
