@@ -553,6 +553,7 @@ def test_suite_demonstrations_are_collected_once_and_reach_the_agents_that_ask(t
     collect = collect_command(suite, with_demos.task, out)
     assert collect[collect.index("--seed") + 1] == "3" and collect[collect.index("--max-episode-steps") + 1] == "12"
     runner = BenchRunner(suite, paths, jobs=1, log=lambda line: None)
+    assert runner.command(with_demos) == cmd  # the command a worker runs, not only the planned one
     runner.collect_demos(grid)
     info = out / "meta" / "info.json"
     assert json.loads(info.read_text())["total_episodes"] == 1

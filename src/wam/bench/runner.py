@@ -117,14 +117,14 @@ class BenchRunner:
         self._lock = threading.Lock()
         self._stopping = False
 
+    def command(self, run: RunSpec) -> list[str]:
+        """The ``wam train`` command of ``run`` now (``--resume`` once it has a checkpoint)."""
+        run_dir, demos = self.paths.run_dir(self.suite, run), self.paths.demos(self.suite, run.task)
+        return train_command(self.suite, run, run_dir, demos)
+
     def plan(self, grid: list[RunSpec]) -> list[tuple[RunSpec, str, list[str]]]:
         """(run, status, command) for every run of the grid."""
-        rows = []
-        for run in grid:
-            run_dir = self.paths.run_dir(self.suite, run)
-            demos = self.paths.demos(self.suite, run.task)
-            rows.append((run, run_status(self.suite, run, self.paths), train_command(self.suite, run, run_dir, demos)))
-        return rows
+        return [(run, run_status(self.suite, run, self.paths), self.command(run)) for run in grid]
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -157,7 +157,7 @@ class BenchRunner:
             check_protocol(self.suite, run, run_dir)
         elif run_dir.exists():
             shutil.rmtree(run_dir)  # killed before its first checkpoint: its partial logs would mix with the new run's
-        cmd = train_command(self.suite, run, run_dir)
+        cmd = self.command(run)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("a") as log:
             log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
