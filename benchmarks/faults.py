@@ -16,7 +16,7 @@ checkpoint kept; never a traceback, never a silently wrong run (issue 34).
   (ENOSPC needs a mount this script cannot make); then the run is resumed without the limit.
 * **Diverging loss.** A NaN loss injected into an in-process run must stop it before any checkpoint keeps it.
 
-    python benchmarks/faults.py                 # ~5 min on 2 cores; writes benchmarks/results/faults.{jsonl,md}
+    python benchmarks/faults.py                 # ~10 min on 2 cores beside other runs; writes results/faults.{jsonl,md}
     python benchmarks/faults.py --kills 5       # a quicker pass
 """
 
