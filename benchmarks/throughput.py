@@ -41,7 +41,8 @@ import torch
 from wam.bench.grid import expand_grid, train_command
 from wam.bench.suite import load_suite
 from wam.evaluation.latency import act_latency
-from wam.training.online import Trainer, replay_row
+from wam.data.replay import replay_row
+from wam.training.online import Trainer
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"  # also where `wam bench` keeps each run's throughput record

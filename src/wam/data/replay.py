@@ -33,6 +33,20 @@ def step_layout(spec: EnvSpec) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     return out
 
 
+def replay_row(
+    obs: dict[str, np.ndarray],
+    action: np.ndarray,
+    reward: np.ndarray,
+    is_first: np.ndarray,
+    is_last: np.ndarray,
+    is_terminal: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """One step of every env as the replay stores it: the observation, the action taken from it (zero on an episode's
+    last row, where no action follows), and the reward and flags of the step that led to it."""
+    stored = np.where(is_last.reshape((len(is_last),) + (1,) * (action.ndim - 1)), 0, action)
+    return {**obs, ACTION: stored, REWARD: reward, IS_FIRST: is_first, IS_LAST: is_last, IS_TERMINAL: is_terminal}
+
+
 class Replay:
     """Ring buffers of ``capacity // num_envs`` rows per environment; :meth:`sample` gives (B, T, ...) windows.
 

@@ -20,9 +20,9 @@ import torch
 
 from wam.agents.base import Agent
 from wam.envs.spec import EnvSpec
-from wam.constants import ACTION, IS_FIRST, IS_LAST, IS_TERMINAL, REWARD, SUCCESS
+from wam.constants import SUCCESS
 from wam.data.demos import DemoBuffer, demo_share, mix
-from wam.data.replay import Replay
+from wam.data.replay import Replay, replay_row
 from wam.data.replay_log import ReplayLog
 from wam.envs import make_vector
 from wam.evaluation.evaluate import evaluate
@@ -52,20 +52,6 @@ def build_agent(cfg: TrainConfig, spec: EnvSpec) -> Agent:
 
     _, agent_cls = get_agent(cfg.agent)
     return agent_cls(cfg.agent_config(), spec)
-
-
-def replay_row(
-    obs: dict[str, np.ndarray],
-    action: np.ndarray,
-    reward: np.ndarray,
-    is_first: np.ndarray,
-    is_last: np.ndarray,
-    is_terminal: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """One step of every env as the replay stores it: the observation, the action taken from it (zero on an episode's
-    last row, where no action follows), and the reward and flags of the step that led to it."""
-    stored = np.where(is_last.reshape((len(is_last),) + (1,) * (action.ndim - 1)), 0, action)
-    return {**obs, ACTION: stored, REWARD: reward, IS_FIRST: is_first, IS_LAST: is_last, IS_TERMINAL: is_terminal}
 
 
 def peak_memory_mb() -> float:
