@@ -71,7 +71,9 @@ class ReplayLog:
         parts = [np.ascontiguousarray(step[k], dtype=self.dtypes[k]).tobytes() for k in self.keys]
         body = b"".join(parts)
         if len(body) != self.record_bytes - _CRC.itemsize:
-            raise ValueError(f"replay log record of {len(body)} bytes; the layout needs {self.record_bytes - _CRC.itemsize}")
+            raise ValueError(
+                f"replay log record of {len(body)} bytes; the layout needs {self.record_bytes - _CRC.itemsize}"
+            )
         try:
             self._file.write(body + np.array([zlib.crc32(body)], _CRC).tobytes())
             self._file.flush()
